@@ -1,0 +1,88 @@
+"""The input pipeline a model expects: resize the shorter side, centre-crop, normalise.
+
+Kept as plain numbers (not an opaque transform) so it can be written in the run's
+manifest, hashed into the cache key and inverted: a box in the network's input
+maps back onto the original photo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    resize: int  # shorter side after resizing, pixels
+    crop: int  # square centre crop fed to the network
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"
+
+    def with_image_size(self, size: int) -> "Preprocess":
+        """Override the input size, keeping the model's resize-to-crop ratio."""
+        return replace(self, crop=int(size), resize=int(round(size * self.resize / self.crop)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        """(3, crop, crop) float32, normalised."""
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as F
+
+        mode = InterpolationMode(self.interpolation)
+        img = F.resize(img, [self.resize], interpolation=mode, antialias=True)
+        img = F.center_crop(img, [self.crop, self.crop])
+        x = F.pil_to_tensor(img).float().div_(255.0)
+        return F.normalize(x, self.mean, self.std)
+
+    def resized_size(self, original_size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) after the shorter-side resize, as torchvision computes it."""
+        w, h = original_size
+        if w <= h:
+            return self.resize, int(self.resize * h / w)
+        return int(self.resize * w / h), self.resize
+
+    def input_to_original(self, box: tuple[float, float, float, float],
+                          original_size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """Map [left, top, right, bottom) in input pixels onto the original image, clipped."""
+        w, h = original_size
+        rw, rh = self.resized_size(original_size)
+        off_x = int(round((rw - self.crop) / 2.0))  # torchvision's centre-crop offsets
+        off_y = int(round((rh - self.crop) / 2.0))
+        sx, sy = rw / w, rh / h
+        left, top, right, bottom = box
+        return (max(0, int(round((left + off_x) / sx))), max(0, int(round((top + off_y) / sy))),
+                min(w, int(round((right + off_x) / sx))), min(h, int(round((bottom + off_y) / sy))))
+
+
+def from_torchvision(transforms) -> Preprocess:
+    """Read the numbers out of a torchvision weights' ImageClassification preset."""
+    return Preprocess(
+        resize=int(transforms.resize_size[0]),
+        crop=int(transforms.crop_size[0]),
+        mean=tuple(float(v) for v in transforms.mean),
+        std=tuple(float(v) for v in transforms.std),
+        interpolation=transforms.interpolation.value,
+    )
+
+
+def from_timm(data_config: dict) -> Preprocess:
+    """timm's resolve_data_config output -> Preprocess (crop_pct sets the resize)."""
+    import math
+
+    crop = int(data_config["input_size"][-1])
+    crop_pct = float(data_config.get("crop_pct") or 0.875)
+    return Preprocess(
+        resize=int(math.floor(crop / crop_pct)),
+        crop=crop,
+        mean=tuple(float(v) for v in data_config["mean"]),
+        std=tuple(float(v) for v in data_config["std"]),
+        interpolation=str(data_config.get("interpolation") or "bilinear"),
+    )
