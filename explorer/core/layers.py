@@ -57,7 +57,9 @@ class LayerGraph:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        close = [l.name for l in self.layers if name.split(".")[0] in l.name][:5]
+        import difflib
+
+        close = difflib.get_close_matches(name, [l.name for l in self.layers], n=4, cutoff=0.5)
         raise ExplorerError(f"No layer named {name!r}" + (f"; did you mean {', '.join(close)}?" if close else
                             "; 'explorer layers MODEL' lists them."))
 
@@ -69,12 +71,17 @@ class LayerGraph:
 
 
 def _tracer_kwargs() -> dict:
+    """torchvision's defaults plus timm's opaque modules, so names match create_feature_extractor."""
+    from torchvision.models.feature_extraction import _set_default_tracer_kwargs
+
+    kwargs: dict = {}
     try:  # timm keeps lists of modules/functions that must stay opaque to fx
         from timm.models._features_fx import get_notrace_functions, get_notrace_modules
-        return {"leaf_modules": list(get_notrace_modules()),
-                "autowrap_functions": list(get_notrace_functions())}
-    except Exception:
-        return {}
+        kwargs = {"leaf_modules": list(get_notrace_modules()),
+                  "autowrap_functions": list(get_notrace_functions())}
+    except ImportError:
+        pass
+    return _set_default_tracer_kwargs(kwargs)
 
 
 def _trace(module: nn.Module) -> tuple[fx.GraphModule, dict[fx.Node, str]]:

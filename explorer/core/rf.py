@@ -100,25 +100,50 @@ _POOL_FUNCS = {F.max_pool2d, torch.max_pool2d, F.avg_pool2d, getattr(torch._C._n
 _PAD_FUNCS = {F.pad, getattr(torch._C._nn, "pad", None)}
 
 
-def _window(node: fx.Node, gm: fx.GraphModule, in_hw, out_hw):
-    """(kernel, stride, padding, dilation) of a conv/pool node, or None."""
-    if node.op == "call_module":
-        m = gm.get_submodule(node.target)
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            k = _pair(m.kernel_size)
-            s = _pair(m.stride or m.kernel_size)
-            d = _pair(getattr(m, "dilation", 1))
-            pad = m.padding
-            dynamic = "same" in type(m).__name__.lower() or (
-                isinstance(m, nn.Conv2d) and type(m).forward is not nn.Conv2d.forward and _pair(pad) == (0, 0))
-            if pad == "same" or dynamic:
-                p = _same_padding(in_hw, out_hw, k, s, d) if pad != "same" else tuple((d[a] * (k[a] - 1)) // 2 for a in (0, 1))
-            elif pad == "valid":
-                p = (0, 0)
-            else:
-                p = _pair(pad)
-            return k, s, p, d
+def _module_window(m: nn.Module, in_hw, out_hw):
+    """(kernel, stride, padding, dilation) of a conv- or pool-like module, or None."""
+    if not hasattr(m, "kernel_size") or isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         return None
+    k = _pair(m.kernel_size)
+    s = _pair(getattr(m, "stride", None) or m.kernel_size)
+    d = _pair(getattr(m, "dilation", 1))
+    pad = getattr(m, "padding", 0)
+    dynamic = "same" in type(m).__name__.lower() or (
+        isinstance(m, nn.Conv2d) and type(m).forward is not nn.Conv2d.forward and _pair(pad) == (0, 0))
+    if pad == "same":
+        p = tuple((d[a] * (k[a] - 1)) // 2 for a in (0, 1))
+    elif dynamic:
+        p = _same_padding(in_hw, out_hw, k, s, d)
+    elif pad == "valid":
+        p = (0, 0)
+    else:
+        p = _pair(pad)
+    return k, s, p, d
+
+
+def _module_transform(m: nn.Module, in_hw, out_hw):
+    """Field -> Field for a leaf module; containers (e.g. Conv2dNormActivation) compose their parts."""
+    window = _module_window(m, in_hw, out_hw)
+    if window is not None:
+        return lambda f: f.apply(*window)
+    children = list(m.children())
+    if isinstance(m, nn.Sequential) and children:
+        parts = [_module_transform(c, in_hw, out_hw) for c in children]
+        parts = [t for t in parts if t is not None]
+        if parts:
+            def composed(f):
+                for t in parts:
+                    f = t(f)
+                return f
+            return composed
+    return None
+
+
+def _transform(node: fx.Node, gm: fx.GraphModule, in_hw, out_hw):
+    """Field -> Field for conv/pool nodes (modules or functions), or None."""
+    if node.op == "call_module":
+        return _module_transform(gm.get_submodule(node.target), in_hw, out_hw)
+    window = None
     if node.op == "call_function" and node.target in _CONV_FUNCS:
         weight = node.args[1]
         w = gm.get_parameter(weight.target) if isinstance(weight, fx.Node) and weight.op == "get_attr" else None
@@ -129,15 +154,15 @@ def _window(node: fx.Node, gm: fx.GraphModule, in_hw, out_hw):
         p = _arg(node, 4, "padding", 0)
         d = _pair(_arg(node, 5, "dilation", 1))
         p = (0, 0) if p == "valid" else (tuple((d[a] * (k[a] - 1)) // 2 for a in (0, 1)) if p == "same" else _pair(p))
-        return k, s, p, d
-    if node.op == "call_function" and node.target in _POOL_FUNCS:
+        window = (k, s, p, d)
+    elif node.op == "call_function" and node.target in _POOL_FUNCS:
         k = _pair(_arg(node, 1, "kernel_size", 1))
         stride = _arg(node, 2, "stride", None)
         s = _pair(stride if stride not in (None, [], ()) else k)
         p = _pair(_arg(node, 3, "padding", 0))
         d = _pair(_arg(node, 4, "dilation", 1)) if node.target in (F.max_pool2d, torch.max_pool2d) else (1, 1)
-        return k, s, p, d
-    return None
+        window = (k, s, p, d)
+    return None if window is None else (lambda f: f.apply(*window))
 
 
 def _pad_shift(node: fx.Node):
@@ -175,10 +200,10 @@ def propagate(gm: fx.GraphModule) -> dict[fx.Node, object]:
         out_hw = _spatial(node)
         main = next((a for a in node.all_input_nodes if isinstance(fields.get(a), Field)), None)
         in_hw = _spatial(main) or out_hw
-        window = _window(node, gm, in_hw, out_hw)
+        transform = _transform(node, gm, in_hw, out_hw)
         shift = _pad_shift(node)
-        if window is not None:
-            fields[node] = base.apply(*window)
+        if transform is not None:
+            fields[node] = transform(base)
         elif shift is not None:
             top, left = shift
             fields[node] = Field(base.j, base.r, (base.start[0] - top * base.j[0], base.start[1] - left * base.j[1]))

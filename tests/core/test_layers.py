@@ -1,0 +1,147 @@
+"""Layers and receptive fields, checked against an independent measurement.
+
+The measurement: make a linearised copy of the network (average instead of max
+pooling, positive averaging weights, zero biases, identity batch norms, and a small
+positive input so every ReLU/ReLU6 passes its input through) so nothing cancels,
+and take the input-gradient of one unit with torchvision's own feature extractor.
+Its non-zero extent is exactly the unit's receptive field, clipped to the image.
+"""
+
+import copy
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.feature_extraction import create_feature_extractor
+
+from explorer.core.layers import list_layers, make_extractor
+
+
+def build(name):
+    kwargs = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
+    torch.manual_seed(0)
+    return torchvision.models.get_model(name, weights=None, **kwargs).eval()
+
+
+def linearised(model):
+    m = copy.deepcopy(model).double().eval()
+
+    def swap(parent):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.MaxPool2d):
+                setattr(parent, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
+                                                   ceil_mode=child.ceil_mode))
+            else:
+                swap(child)
+
+    swap(m)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, nn.Conv2d):
+                mod.weight.fill_(1.0 / mod.weight[0].numel())
+                if mod.bias is not None:
+                    mod.bias.zero_()
+            elif isinstance(mod, nn.BatchNorm2d):
+                mod.running_mean.zero_(), mod.running_var.fill_(1.0), mod.weight.fill_(1.0), mod.bias.zero_()
+    return m
+
+
+def measured_boxes(model, layer, units, size):
+    """[left, top, right, bottom) of the pixels that influence each unit (y, x) of `layer`."""
+    extractor = create_feature_extractor(linearised(model), return_nodes={layer: "out"})
+    image = torch.full((1, 3, size, size), 1e-3, dtype=torch.float64, requires_grad=True)
+    out = extractor(image)["out"]
+    boxes = []
+    for y, x in units:
+        (grad,) = torch.autograd.grad(out[0, :, y, x].sum(), image, retain_graph=True)
+        support = grad[0].abs().sum(0) > 0
+        rows = torch.nonzero(support.any(1)).flatten()
+        cols = torch.nonzero(support.any(0)).flatten()
+        boxes.append((int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1))
+    return boxes
+
+
+CASES = {
+    "alexnet": ["features.0", "features.2", "features.5", "features.12"],
+    "vgg16": ["features.2", "features.4", "features.16", "features.23"],
+    "resnet18": ["maxpool", "layer1.0.add", "layer2.0.relu_1", "layer3.1.add", "layer4.0.relu_1"],
+    "googlenet": ["maxpool1", "inception3a.cat", "maxpool3", "inception4c.cat", "inception5b.cat"],
+    "mobilenet_v2": ["features.1.conv.1", "features.3.add", "features.6.add", "features.13.add", "features.18"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_receptive_fields_match_gradient_measurement(name):
+    size = 128 if name == "vgg16" else 224  # VGG in float64 is slow; 128 px still clips only deep units
+    model = build(name)
+    graph = list_layers(model, size)
+    for layer in CASES[name]:
+        info = graph[layer]
+        _, h, w = info.shape
+        units = [(h // 2, w // 2), (0, 0), (h - 1, w - 1), (h // 3, (2 * w) // 3)]
+        expected = [info.unit_box(y, x, size) for y, x in units]
+        assert expected == measured_boxes(model, layer, units, size), layer
+
+
+def test_vgg16_textbook_receptive_fields():
+    graph = list_layers(build("vgg16"), 224)
+    assert [graph[n].receptive_field for n in ("features.0", "features.2", "features.30")] == [3, 5, 212]
+    assert [graph[n].stride for n in ("features.0", "features.2", "features.30")] == [1, 1, 32]
+    # an interior unit whose field fits the image: the size itself is measured, not just clipped
+    model = build("vgg16")
+    info = graph["features.9"]  # pool2: 16 px field
+    [(left, top, right, bottom)] = measured_boxes(model, "features.9", [(20, 20)], 224)
+    assert right - left == info.receptive_field == 16 and bottom - top == 16
+
+
+def test_shapes_match_real_outputs_and_pooled_layers_have_no_field():
+    model = build("resnet18")
+    graph = list_layers(model, 160)
+    for layer in ("conv1", "layer2.1.add", "avgpool", "fc"):
+        out = make_extractor(model, layer)(torch.zeros(2, 3, 160, 160))
+        assert tuple(out.shape[1:]) == graph[layer].shape
+    assert graph["avgpool"].receptive_field is None and graph["fc"].receptive_field is None
+    assert graph["fc"].shape == (1000,)
+    assert graph.default == "layer4.1.relu_1"
+
+
+def test_default_layers_are_last_spatial_maps():
+    expected = {"alexnet": "avgpool", "vgg16": "avgpool", "googlenet": "inception5b.cat",
+                "mobilenet_v2": "features.18"}
+    for name, layer in expected.items():
+        assert list_layers(build(name), 224).default == layer
+
+
+def test_timm_model_layers_and_bundled_model():
+    import timm
+
+    from explorer.core.models import load_model
+
+    graph = list_layers(timm.create_model("resnet10t", pretrained=False), 128)
+    assert graph.traced and graph.default.startswith("layer4")
+    eff = load_model("efficientnet_lite0")
+    g = list_layers(eff.module, 224)
+    assert g.default == "bn2" and g["bn2"].shape == (1280, 7, 7)
+    assert g["conv_stem"].receptive_field == 3 and g["conv_stem"].stride == 2
+
+
+def test_untraceable_model_falls_back_to_hooks():
+    class Dynamic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = self.conv(x)
+            if x.sum() > 0:  # data-dependent control flow: fx cannot trace this
+                x = x * 2
+            return self.head(x.mean((2, 3)))
+
+    model = Dynamic().eval()
+    graph = list_layers(model, 32)
+    assert not graph.traced
+    assert graph["conv"].shape == (4, 30, 30) and graph["head"].shape == (2,)
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(make_extractor(model, "conv", graph)(x), model.conv(x))
