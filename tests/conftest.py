@@ -14,7 +14,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry", "hubble_deep_field",
-          "motorcycle_left")
+          "camera")
 
 
 def photo(name: str):
