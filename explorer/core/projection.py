@@ -53,8 +53,9 @@ def tsne_2d(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, ch
     # Perplexity needs at least 3 * perplexity neighbours; small datasets get a smaller one.
     perplexity = float(min(perplexity, max((n - 1) / 3.0, 1.0)))
     yield Step(0, total, "reducing to 50 dimensions")
-    if x.shape[1] > 50:
-        x = PCA(n_components=50, random_state=seed).fit_transform(x).astype(np.float32)
+    dims = min(50, n - 1)
+    if x.shape[1] > dims:
+        x = PCA(n_components=dims, random_state=seed).fit_transform(x).astype(np.float32)
     yield Step(0, total, "finding neighbours")
     aff = affinity.PerplexityBasedNN(x, perplexity=perplexity, n_jobs=n_jobs, random_state=seed,
                                      method="exact" if n < 1000 else "auto")

@@ -1,0 +1,86 @@
+"""The command line end to end: layers, embed, project, neighbours, on a real folder."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from explorer.cli import main
+from explorer.core.neighbours import NeighbourIndex
+from explorer.core.store import load_run
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_layers_json_for_vgg16(capsys):
+    code, out, _ = run_cli(capsys, "layers", "vgg16", "--weights", "random", "--json")
+    assert code == 0
+    layers = {l["name"]: l for l in json.loads(out)}
+    assert layers["features.0"] == {"name": "features.0", "shape": [64, 224, 224], "receptive_field": 3,
+                                    "stride": 1}
+    assert layers["features.2"]["receptive_field"] == 5
+    assert layers["features.30"]["receptive_field"] == 212 and layers["features.30"]["shape"] == [512, 7, 7]
+    assert layers["classifier.6"]["receptive_field"] is None and layers["classifier.6"]["shape"] == [1000]
+
+
+def test_embed_project_neighbours(capsys, photo_folder, tmp_path):
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(capsys, "embed", str(photo_folder), "--out", str(run_dir), "--model", "resnet18",
+                             "--weights", "random", "--image-size", "64", "--batch-size", "3")
+    assert code == 0, err
+    assert "8 embedded" in out and "8 images in" in out
+    code, out, _ = run_cli(capsys, "embed", str(photo_folder), "--out", str(run_dir), "--model", "resnet18",
+                           "--weights", "random", "--image-size", "64")
+    assert code == 0 and "already complete, reused" in out
+
+    for method in ("pca", "tsne"):
+        code, out, _ = run_cli(capsys, "project", str(run_dir), "--method", method, "--seed", "1")
+        assert code == 0
+        layout = np.load(run_dir / f"projection-{method}.npy")
+        assert layout.shape == (8, 2) and np.isfinite(layout).all()
+        lines = (run_dir / f"projection-{method}.csv").read_text().splitlines()
+        assert lines[0] == "index,x,y,label" and len(lines) == 9
+
+    code, out, _ = run_cli(capsys, "neighbours", str(run_dir), "2", "-k", "3", "--json")
+    assert code == 0
+    found = json.loads(out)
+    run = load_run(run_dir)
+    expected = NeighbourIndex(run.features, metric="cosine").query(2, 3)
+    assert [f["index"] for f in found] == [n.index for n in expected]
+    assert set(found[0]) == {"index", "distance", "path", "label"}
+    assert found[0]["path"] == run.rows[found[0]["index"]].path
+
+
+def test_errors_are_messages_not_tracebacks(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "embed", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
+    assert code == 2 and "Dataset folder not found" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "layers", "resnet18", "--weights", str(tmp_path / "missing.pth"))
+    assert code == 2 and "Weights file not found" in err
+    code, _, err = run_cli(capsys, "neighbours", str(tmp_path), "0")
+    assert code == 2 and "not a run folder" in err
+
+
+def test_models_lists_the_zoo(capsys):
+    code, out, _ = run_cli(capsys, "models", "--json")
+    names = {m["name"]: m["weights"] for m in json.loads(out)}
+    assert code == 0 and names["efficientnet_lite0"] == "bundled" and "googlenet" in names
+
+
+def test_help_is_instant_and_imports_no_heavy_library():
+    code = ("import sys, explorer.cli as c; c.build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'numpy', 'PySide6') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_core_never_imports_qt():
+    code = ("import sys, pkgutil, importlib, explorer.core as core\n"
+            "for m in pkgutil.iter_modules(core.__path__): importlib.import_module('explorer.core.' + m.name)\n"
+            "print([m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
