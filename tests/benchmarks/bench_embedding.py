@@ -1,0 +1,88 @@
+"""End-to-end embedding throughput vs the model's forward-only throughput.
+
+End to end = listing, JPEG decoding, resize/crop/normalise (DataLoader workers on GPU),
+the forward pass to the layer, pooling and writing the run folder.
+Forward only = the same extractor on synthetic tensors already on the device, same batch size.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from explorer.core.datasets import open_dataset
+from explorer.core.embedding import embed_dataset, resolve_device
+from explorer.core.layers import list_layers, make_extractor
+from explorer.core.models import load_model
+from explorer.core.progress import run_to_end
+
+
+def make_photos(root: Path, n: int) -> None:
+    """n real-photo-like JPEGs (640x480) cut from scikit-image's photos, in 4 classes."""
+    from skimage import data
+
+    sources = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.hubble_deep_field()]
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        src = sources[i % len(sources)]
+        big = np.asarray(Image.fromarray(src).resize((800, 600)))
+        y, x = rng.integers(0, 120), rng.integers(0, 160)
+        folder = root / f"class{i % 4}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(big[y:y + 480, x:x + 640]).save(folder / f"{i:05d}.jpg", quality=90)
+
+
+def forward_only(model, layer, graph, device, batch_size, batches):
+    ext = make_extractor(model.module, layer, graph).to(device).eval().to(memory_format=torch.channels_last)
+    size = model.preprocess.crop
+    x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    with torch.inference_mode(), amp:
+        ext(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(batches):
+            y = ext(x)
+            y.float().flatten(2).mean(2).cpu()  # the same host copy the pipeline makes
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return batches * batch_size / (time.perf_counter() - t)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="efficientnet_lite0")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--images", type=int, default=None, help="default: 384 on CPU, 4096 on GPU")
+    p.add_argument("--workers", type=int, default=None)
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    n = args.images or (4096 if device.type == "cuda" else 384)
+    model = load_model(args.model, None if args.model == "efficientnet_lite0" else "random")
+    graph = list_layers(model.module, model.preprocess.crop)
+    layer = graph.default
+    print(f"model {model.name}, layer {layer}, device {device}"
+          f"{' (' + torch.cuda.get_device_name() + ')' if device.type == 'cuda' else ''}, "
+          f"batch {args.batch_size}, {n} images of 640x480 JPEG, torch threads {torch.get_num_threads()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "photos"
+        make_photos(root, n)
+        fwd = forward_only(model, layer, graph, device, args.batch_size, max(3, min(n // args.batch_size, 20)))
+        t = time.perf_counter()
+        dataset = open_dataset(root)
+        result = run_to_end(embed_dataset(dataset, model, layer, out=Path(tmp) / "run", device=args.device,
+                                          batch_size=args.batch_size, workers=args.workers, graph=graph))
+        e2e = n / (time.perf_counter() - t)
+    print(f"forward only : {fwd:8.1f} images/s")
+    print(f"end to end   : {e2e:8.1f} images/s  ({result.computed} images, incl. listing, model set-up, writes)")
+    print(f"ratio        : {e2e / fwd:8.2f}  (target >= 0.80)")
+
+
+if __name__ == "__main__":
+    main()
