@@ -33,7 +33,8 @@ def drive(work, desc: str, unit: str = "img", quiet: bool = False):
                 bar.total = step.total
             if step.done > bar.n:
                 bar.update(step.done - bar.n)
-            bar.set_postfix_str(step.label)
+            if not step.label.endswith("/s"):  # tqdm shows the rate itself
+                bar.set_postfix_str(step.label)
     except KeyboardInterrupt:
         work.close()
         raise Cancelled from None
@@ -43,15 +44,6 @@ def drive(work, desc: str, unit: str = "img", quiet: bool = False):
 
 def _weights(value: str | None):
     return None if value in (None, "", "pretrained") else value
-
-
-def _load(args):
-    from .core.layers import list_layers
-    from .core.models import load_model
-
-    model = load_model(args.model, _weights(args.weights), image_size=args.image_size)
-    graph = list_layers(model.module, model.preprocess.crop)
-    return model, graph
 
 
 def cmd_models(args) -> int:
@@ -69,7 +61,11 @@ def cmd_models(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    model, graph = _load(args)
+    from .core.layers import list_layers
+    from .core.models import load_model
+
+    model = load_model(args.model, _weights(args.weights), image_size=args.image_size)
+    graph = list_layers(model.module, model.preprocess.crop)
     if args.json:
         print(json.dumps([l.to_json() for l in graph.layers], indent=2))
         return 0
@@ -96,22 +92,22 @@ def summary_line(run) -> str:
 
 
 def _embed(dataset_spec: str, args, quiet: bool = False):
-    from .core.datasets import describe, scan_dataset
-    from .core.embedding import embed_dataset
+    from .core.datasets import describe
+    from .core.pipeline import EmbedRequest, embed_request, prepare
 
-    dataset = drive(scan_dataset(dataset_spec), "listing", unit="file", quiet=quiet)
+    request = EmbedRequest(dataset_spec, args.model, _weights(args.weights), args.layer, args.image_size,
+                           args.out, args.device, args.batch_size, args.workers,
+                           getattr(args, "overwrite", False))
+    prepared = drive(prepare(request), "preparing", unit="file", quiet=quiet)
     if not quiet:
-        print(f"{dataset.root}: {describe(dataset)}", file=sys.stderr)
-    model, graph = _load(args)
-    work = embed_dataset(dataset, model, args.layer, out=args.out, device=args.device,
-                         batch_size=args.batch_size, workers=args.workers,
-                         overwrite=getattr(args, "overwrite", False), graph=graph)
+        print(f"{prepared.dataset.root}: {describe(prepared.dataset)}", file=sys.stderr)
+    layer = args.layer or prepared.graph.default
     try:
-        result = drive(work, f"embedding {model.name}/{args.layer or graph.default}", quiet=quiet)
+        result = drive(embed_request(request, prepared), f"embedding {prepared.model.name}/{layer}", quiet=quiet)
     except Cancelled:
         print("Cancelled. Finished rows are saved; run the same command again to resume.", file=sys.stderr)
         raise
-    return dataset, result
+    return prepared.dataset, result
 
 
 def cmd_embed(args) -> int:

@@ -14,11 +14,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .errors import ExplorerError, WeightsUnavailableError
-from .preprocess import Preprocess, from_timm, from_torchvision
+
+if TYPE_CHECKING:  # torch is imported lazily: the app's window appears before it loads
+    from torch import nn
+
+    from .preprocess import Preprocess
 
 DEFAULT_MODEL = "efficientnet_lite0"
 TORCHVISION_MODELS = ("alexnet", "vgg16", "googlenet", "resnet18", "resnet50",
@@ -92,6 +95,9 @@ def _bundled_path() -> str:
 
 def _efficientnet_lite0(weights: str | None) -> LoadedModel:
     import timm
+    import torch
+
+    from .preprocess import from_timm
 
     module = _seeded(lambda: timm.create_model("efficientnet_lite0", pretrained=False))
     pre = from_timm(timm.data.resolve_data_config({}, model=module))
@@ -116,6 +122,7 @@ def _efficientnet_lite0(weights: str | None) -> LoadedModel:
 # --- torchvision -----------------------------------------------------------------------------
 
 def _torchvision_cache_path(name: str) -> Path:
+    import torch
     from torchvision.models import get_model_weights
 
     url = get_model_weights(name).DEFAULT.url
@@ -124,6 +131,8 @@ def _torchvision_cache_path(name: str) -> Path:
 
 def _torchvision(name: str, weights: str | None) -> LoadedModel:
     from torchvision.models import get_model, get_model_weights
+
+    from .preprocess import from_torchvision
 
     enum = get_model_weights(name).DEFAULT
     pre = from_torchvision(enum.transforms())
@@ -158,6 +167,8 @@ def _torchvision(name: str, weights: str | None) -> LoadedModel:
 def _timm(arch: str, weights: str | None) -> LoadedModel:
     import timm
 
+    from .preprocess import from_timm
+
     if arch not in timm.list_models():
         raise ExplorerError(f"timm has no architecture named {arch!r} (try 'timm.list_models()' for names).")
     if weights is None:
@@ -182,6 +193,8 @@ def _timm(arch: str, weights: str | None) -> LoadedModel:
 
 def _seeded(build):
     """Build with the fixed seed so "random" weights are the same on every run and machine."""
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
         return build()
@@ -193,6 +206,8 @@ def _custom(name: str, module: nn.Module, pre: Preprocess, weights: str,
         out_features = getattr(module, "num_classes", None) or 1000
         return LoadedModel(name, module, pre, f"random:{RANDOM_SEED}",
                            categories if categories and len(categories) == out_features else None)
+    import torch
+
     path = Path(weights).expanduser()
     if not path.is_file():
         raise ExplorerError(f"Weights file not found: {path}")
@@ -220,6 +235,8 @@ def _custom(name: str, module: nn.Module, pre: Preprocess, weights: str,
 
 
 def _unwrap_state_dict(state, path: Path) -> dict:
+    import torch
+
     if isinstance(state, dict):
         for key in ("state_dict", "model", "model_state_dict"):
             if key in state and isinstance(state[key], dict):

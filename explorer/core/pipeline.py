@@ -1,0 +1,57 @@
+"""From names to a finished run: list the dataset, load the model, embed one layer.
+
+The CLI and the app both call `embed_request`, so the whole chain (and its
+progress and cancellation) is the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .datasets import Dataset, scan_dataset
+from .embedding import EmbedResult, embed_dataset
+from .layers import LayerGraph, list_layers
+from .models import DEFAULT_MODEL, LoadedModel, load_model
+from .progress import Step, Work
+
+
+@dataclass
+class EmbedRequest:
+    dataset: str
+    model: str = DEFAULT_MODEL
+    weights: str | None = None  # None: pretrained/bundled; "random"; or a file path
+    layer: str | None = None  # None: the model's default layer
+    image_size: int | None = None
+    out: str | None = None  # None: the cache
+    device: str = "auto"
+    batch_size: int = 64
+    workers: int | None = None
+    overwrite: bool = False
+
+
+@dataclass
+class Prepared:
+    dataset: Dataset
+    model: LoadedModel
+    graph: LayerGraph
+
+
+def prepare(request: EmbedRequest) -> Work[Prepared]:
+    """List the dataset and load the model with its layer graph."""
+    dataset = yield from scan_dataset(request.dataset)
+    yield Step(0, None, f"loading {request.model}")
+    model = load_model(request.model, request.weights, image_size=request.image_size)
+    yield Step(0, None, f"tracing {request.model}")
+    graph = list_layers(model.module, model.preprocess.crop)
+    return Prepared(dataset, model, graph)
+
+
+def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Work[EmbedResult]:
+    """The whole chain; yields Steps, returns the EmbedResult (resumed or reused when possible)."""
+    if prepared is None:
+        prepared = yield from prepare(request)
+    result = yield from embed_dataset(
+        prepared.dataset, prepared.model, request.layer, out=request.out, device=request.device,
+        batch_size=request.batch_size, workers=request.workers, overwrite=request.overwrite,
+        graph=prepared.graph)
+    return result

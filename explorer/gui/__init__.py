@@ -1,0 +1,1 @@
+"""The desktop app: displays state and dispatches work to explorer.core on worker threads."""
