@@ -183,7 +183,7 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explorer", description="CNN Feature Explorer: see what a CNN has learned "
-                                "about your images. Without a command: the demo.")
+                                "about your images. Without a command: the desktop app.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command")
 
@@ -235,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_neighbours)
 
+    sp = sub.add_parser("gui", help="open the desktop app (the default without a command)")
+    sp.add_argument("dataset", nargs="?", default=None, help="a folder or demo:digits (default: last used)")
+    sp.add_argument("--model", default=None)
+    sp.add_argument("--weights", default=None)
+    sp.add_argument("--layer", default=None)
+    sp.add_argument("--projection", choices=("pca", "tsne"), default=None)
+    sp.add_argument("--screenshot", default=None, metavar="PATH",
+                    help="run the pipeline, save the window to PATH once the final map is drawn, and exit")
+
     sp = sub.add_parser("demo", help="run the whole pipeline on the bundled digits in the terminal")
     embed_opts(sp)
     sp.set_defaults(func=cmd_demo)
@@ -244,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo"])
+    if args.command in (None, "gui"):
+        parser.error("the desktop app starts from 'explorer' or 'python -m explorer' (explorer/__main__.py)")
     from .core.errors import ExplorerError
 
     try:

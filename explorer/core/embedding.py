@@ -130,6 +130,11 @@ def summarise(out: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return feats.cpu().numpy(), cmax.cpu().numpy(), carg.to(torch.int32).cpu().numpy()
 
 
+def interactive_batch(device: torch.device) -> int:
+    """Batch size for an interactive session: a CPU batch takes well under a second to cancel."""
+    return 128 if device.type == "cuda" else 16
+
+
 def default_workers(device: torch.device) -> int:
     cores = os.cpu_count() or 1
     if device.type == "cuda":
@@ -138,7 +143,7 @@ def default_workers(device: torch.device) -> int:
 
 
 def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None, *,
-                  out: str | os.PathLike | None = None, device: str = "auto", batch_size: int = 64,
+                  out: str | os.PathLike | None = None, device: str = "auto", batch_size: int | None = 64,
                   workers: int | None = None, overwrite: bool = False,
                   graph: LayerGraph | None = None) -> Work[EmbedResult]:
     """Embed every image of `dataset` at `layer` into the run folder `out` (default: the cache).
@@ -148,6 +153,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
     """
     start = time.perf_counter()
     dev = resolve_device(device)
+    batch_size = interactive_batch(dev) if batch_size is None else batch_size
     if batch_size < 1:
         raise ExplorerError(f"--batch-size must be at least 1 (got {batch_size}).")
     graph = graph or list_layers(model.module, model.preprocess.crop)

@@ -24,7 +24,7 @@ class EmbedRequest:
     image_size: int | None = None
     out: str | None = None  # None: the cache
     device: str = "auto"
-    batch_size: int = 64
+    batch_size: int | None = 64  # None: interactive (small CPU batches, see embedding.interactive_batch)
     workers: int | None = None
     overwrite: bool = False
 

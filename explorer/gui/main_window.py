@@ -1,0 +1,352 @@
+"""The main window: docks around the scatter, menus, and the pipeline of jobs.
+
+The pipeline: prepare (list dataset, load model, trace layers) -> embed (or reuse the
+cached run) -> PCA layout -> t-SNE, animated. Each stage is a core generator run by
+the JobRunner; changing the layer re-embeds, changing perplexity only re-projects.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from .controls import ControlsPanel
+from .gallery_view import GalleryView
+from .job_bar import JobBar
+from .jobs import JobRunner
+from .scatter_view import ScatterView
+from .state import ExplorerState
+from .thumbnails import ThumbnailCache
+
+ICON = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "icons", "explorer.svg")
+MAX_RECENT = 8
+
+
+class MainWindow(QMainWindow):
+    pipeline_finished = Signal()  # the final layout for the current settings is drawn
+    pipeline_failed = Signal(str)
+
+    def __init__(self, state: ExplorerState | None = None, *, remember: bool = True):
+        super().__init__()
+        self.setWindowTitle("CNN Feature Explorer")
+        if os.path.exists(ICON):
+            self.setWindowIcon(QIcon(ICON))
+        self.state = state or ExplorerState(self)
+        self.remember = remember
+        self.settings = QSettings("cnn-feature-explorer", "explorer")
+        self.jobs = JobRunner(self)
+        self.thumbs = ThumbnailCache(96, parent=self)
+        self.previews = ThumbnailCache(320, capacity=200, parent=self)
+        self._prepared = None
+        self._prepared_key = None
+        self.last_error = ""
+
+        self.scatter = ScatterView(self.state, self.thumbs)
+        self.banner = QLabel(wordWrap=True)
+        self.banner.setStyleSheet("background: #fdecea; color: #8a1c1c; padding: 6px; border: 1px solid #f5c2c0;")
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.scatter, 1)
+        self.setCentralWidget(central)
+
+        self.controls = ControlsPanel(self.state)
+        self.gallery = GalleryView(self.state, self.thumbs, self.previews)
+        self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
+        self._dock("Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea, 420)
+
+        self.job_bar = JobBar(self.jobs)
+        self.device_label = QLabel()
+        self.count_label = QLabel()
+        self.skipped_button = QPushButton()
+        self.skipped_button.setFlat(True)
+        self.skipped_button.setStyleSheet("color: #a15c00; text-decoration: underline;")
+        self.skipped_button.clicked.connect(self.show_skipped)
+        self.skipped_button.hide()
+        sb = self.statusBar()
+        sb.addWidget(self.count_label)
+        sb.addWidget(self.skipped_button)
+        sb.addPermanentWidget(self.device_label)
+        sb.addPermanentWidget(self.job_bar)
+
+        self._menus()
+        self.controls.open_requested.connect(self.choose_folder)
+        self.controls.model_chosen.connect(lambda m: self.set_model(m))
+        self.controls.weights_requested.connect(self.choose_weights)
+        self.controls.layer_chosen.connect(self.set_layer)
+        self.controls.projection_chosen.connect(self.set_projection)
+        self.controls.thumbnails_toggled.connect(self.scatter.set_thumbnails)
+        self.jobs.failed.connect(self._job_failed)
+        self.state.run_changed.connect(self._update_counts)
+        self.state.selection_changed.connect(self._update_counts)
+        self.setAcceptDrops(True)
+        self.resize(1440, 900)
+        if remember:
+            self._restore()
+
+    def _dock(self, title: str, widget: QWidget, area, width: int) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        widget.setMinimumWidth(width)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _menus(self):
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "&Open dataset folder…", self.choose_folder, QKeySequence.StandardKey.Open)
+        file.addAction("Open &demo (digits)", lambda: self.open_dataset("demo:digits"))
+        self.recent_menu = file.addMenu("Open &recent")
+        self._action(file, "Load &weights file…", self.choose_weights)
+        file.addSeparator()
+        self._action(file, "Export selection as &CSV…", self.export_selection)
+        self._action(file, "Export plot as &PNG…", self.export_png)
+        self._action(file, "Export for &TensorBoard projector…", self.export_projector)
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view = self.menuBar().addMenu("&View")
+        self._action(view, "&Reset zoom", self.scatter.autorange, "Home")
+        self._action(view, "Show &skipped files…", self.show_skipped)
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        return action
+
+    # --- settings persistence -----------------------------------------------------------------------
+    def _restore(self):
+        s = self.settings
+        if s.value("geometry"):
+            self.restoreGeometry(s.value("geometry"))
+        if s.value("windowState"):
+            self.restoreState(s.value("windowState"))
+        last = {k: s.value(k) for k in ("dataset", "model", "layer", "projection")}
+        changes = {k: v for k, v in last.items() if v}
+        if changes.get("dataset") and not str(changes["dataset"]).startswith("demo:") \
+                and not os.path.isdir(str(changes["dataset"])):
+            changes.pop("dataset")
+            changes.pop("layer", None)
+        self.state.update_settings(**changes)
+        self._refresh_recent()
+
+    def closeEvent(self, event):
+        self.jobs.cancel()
+        if self.remember:
+            s = self.settings
+            s.setValue("geometry", self.saveGeometry())
+            s.setValue("windowState", self.saveState())
+            for key in ("dataset", "model", "projection"):
+                s.setValue(key, getattr(self.state, key))
+            s.setValue("layer", self.state.layer or "")
+        super().closeEvent(event)
+
+    def _remember_dataset(self, spec: str):
+        if not self.remember:
+            return
+        recent = [r for r in (self.settings.value("recent") or []) if r != spec]
+        self.settings.setValue("recent", ([spec] + recent)[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _refresh_recent(self):
+        self.recent_menu.clear()
+        for spec in self.settings.value("recent") or []:
+            self.recent_menu.addAction(spec, lambda spec=spec: self.open_dataset(spec))
+
+    # --- user actions -----------------------------------------------------------------------------
+    def choose_folder(self):
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images (sub-folders are classes)")
+        if folder:
+            self.open_dataset(folder)
+
+    def choose_weights(self):
+        path, _ = QFileDialog.getOpenFileName(self, f"Weights for {self.state.model}", "",
+                                              "PyTorch state dict (*.pth *.pt *.bin *.ckpt);;All files (*)")
+        if path:
+            self.state.update_settings(weights=path, layer=None)
+            self.start_pipeline()
+
+    def open_dataset(self, spec: str):
+        self.state.update_settings(dataset=str(spec))
+        self._remember_dataset(str(spec))
+        self.start_pipeline()
+
+    def set_model(self, name: str, weights: str | None = None):
+        self.state.update_settings(model=name, weights=weights, layer=None)
+        self.start_pipeline()
+
+    def set_layer(self, layer: str):
+        if layer and layer != self.state.layer:
+            self.state.update_settings(layer=layer)
+            self.start_pipeline()
+
+    def set_projection(self, method: str, perplexity: float, seed: int):
+        s = self.state
+        if (method, perplexity, seed) != (s.projection, s.perplexity, s.seed):
+            s.update_settings(projection=method, perplexity=perplexity, seed=seed)
+            if s.run is not None:
+                self.start_projection()
+
+    def dragEnterEvent(self, event):
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile() and os.path.isdir(urls[0].toLocalFile()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        self.open_dataset(event.mimeData().urls()[0].toLocalFile())
+
+    # --- the pipeline -----------------------------------------------------------------------------
+    def start_pipeline(self):
+        s = self.state
+        self.banner.hide()
+        key = (s.dataset, s.model, s.weights)
+        cached = self._prepared if key == self._prepared_key else None
+        dataset, model, weights, layer = s.dataset, s.model, s.weights, s.layer
+
+        def work():  # runs on the worker thread: torch is imported there, never on the GUI thread
+            from ..core.pipeline import EmbedRequest, embed_request, prepare
+            from ..core.progress import Step
+
+            yield Step(0, None, "starting")
+            # batch_size None: small batches on the CPU, so Cancel stops within a second
+            request = EmbedRequest(dataset, model, weights, layer, batch_size=None)
+            prepared = cached or (yield from prepare(request))
+            result = yield from embed_request(request, prepared)
+            return key, prepared, result
+
+        self.jobs.start("Embedding", work(), self._embedded)
+
+    def _embedded(self, out):
+        key, prepared, result = out
+        self._prepared, self._prepared_key = prepared, key
+        s = self.state
+        s.layers = prepared.graph.layers
+        s.device = result.device
+        self.device_label.setText(f"Device: {result.device}")
+        self.thumbs.set_run(result.run)
+        self.previews.set_run(result.run)
+        s.set_run(result.run)
+        s.update_settings(layer=result.run.manifest["layer"])
+        self.start_projection()
+
+    def start_projection(self):
+        from ..core.projection import load_projection, project_run
+
+        s = self.state
+        run = s.run
+        pca = load_projection(run, "pca", seed=s.seed)
+        if s.projection == "pca" or pca is None:
+            if pca is not None:
+                s.set_layout(pca, "pca")
+                return self._projected()
+            self.jobs.start("PCA", project_run(run, "pca", seed=s.seed),
+                            lambda layout: (s.set_layout(layout, "pca"), self._projected()))
+            return
+        if s.layout_method != "pca":
+            s.set_layout(pca, "pca")  # something sensible on screen while t-SNE runs
+        self._projected()
+
+    def _projected(self):
+        from ..core.projection import load_projection, project_run
+
+        s = self.state
+        if s.projection != "tsne" or s.layout_method == "tsne":
+            return self._finished()
+        saved = load_projection(s.run, "tsne", perplexity=s.perplexity, seed=s.seed)
+        if saved is not None:
+            s.set_layout(saved, "tsne")
+            return self._finished()
+        self.jobs.start("t-SNE", project_run(s.run, "tsne", perplexity=s.perplexity, seed=s.seed),
+                        lambda layout: (s.set_layout(layout, "tsne"), self._finished()),
+                        on_partial=lambda layout: s.set_layout(layout, "tsne-partial"))
+
+    def _finished(self):
+        self.scatter.autorange()
+        self.scatter.redraw()
+        QTimer.singleShot(0, self.pipeline_finished.emit)
+
+    def _job_failed(self, name: str, message: str):
+        self.last_error = f"{name} failed: {message}"
+        self.banner.setText(self.last_error)
+        self.banner.show()
+        self.pipeline_failed.emit(self.last_error)
+
+    # --- status -----------------------------------------------------------------------------------
+    def _update_counts(self):
+        run = self.state.run
+        if run is None:
+            self.count_label.setText("")
+            return
+        c = run.counts()
+        sel = len(self.state.selection)
+        self.count_label.setText(f"{c['embedded']:,} images · {run.manifest['model']} / {run.manifest['layer']}"
+                                 + (f" · {sel:,} selected" if sel else ""))
+        if c["failed"]:
+            parts = ", ".join(f"{n} {k}" for k, n in run.failure_summary().items())
+            self.skipped_button.setText(f"{c['failed']:,} skipped ({parts})…")
+            self.skipped_button.show()
+        else:
+            self.skipped_button.hide()
+
+    def show_skipped(self):
+        run = self.state.run
+        if run is None:
+            return
+        rows = [(r.path, *run.status(r.index)) for r in run.rows if run.status(r.index)[0] not in ("ok", "pending")]
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"{len(rows)} skipped files")
+        table = QTableWidget(len(rows), 3)
+        table.setHorizontalHeaderLabels(["file", "status", "reason"])
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                table.setItem(i, j, QTableWidgetItem(value))
+        table.resizeColumnsToContents()
+        lay = QVBoxLayout(dialog)
+        lay.addWidget(table)
+        close = QPushButton("Close")
+        close.clicked.connect(dialog.accept)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(close)
+        lay.addLayout(row)
+        dialog.resize(900, 400)
+        dialog.show()
+        return dialog
+
+    # --- exports ----------------------------------------------------------------------------------
+    def export_selection(self):
+        from ..core.export import selection_csv
+
+        s = self.state
+        if s.run is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export selection", "selection.csv", "CSV (*.csv)")
+        if path:
+            indices = s.selection or [r.index for r in s.run.rows]
+            selection_csv(s.run, indices, s.layout, path)
+            self.statusBar().showMessage(f"Wrote {len(indices):,} rows to {path}", 5000)
+
+    def export_png(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export plot", "feature-map.png", "PNG (*.png)")
+        if path:
+            self.scatter.export_png(path)
+
+    def export_projector(self):
+        from ..core.export import projector_tsv
+
+        if self.state.run is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder for tensors.tsv and metadata.tsv")
+        if folder:
+            projector_tsv(self.state.run, folder)
+            self.statusBar().showMessage(f"Wrote tensors.tsv and metadata.tsv to {folder}", 5000)
