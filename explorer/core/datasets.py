@@ -66,6 +66,8 @@ class Dataset:
 class DigitsDataset(Dataset):
     """scikit-learn's 1,797 8x8 handwritten digits as grey RGB images, labels 0-9."""
 
+    FINGERPRINT = "demo:digits:v1"
+
     def __init__(self):
         from sklearn.datasets import load_digits
 
@@ -84,7 +86,7 @@ class DigitsDataset(Dataset):
         return im, im.size
 
     def fingerprint(self) -> str:
-        return "demo:digits:v1"
+        return self.FINGERPRINT
 
 
 DEMOS = {"digits": DigitsDataset}

@@ -11,22 +11,11 @@ from dataclasses import dataclass
 from .datasets import Dataset, scan_dataset
 from .embedding import EmbedResult, embed_dataset
 from .layers import LayerGraph, list_layers
-from .models import DEFAULT_MODEL, LoadedModel, load_model
+from .models import LoadedModel, load_model
 from .progress import Step, Work
+from .requests import EmbedRequest, remember
 
-
-@dataclass
-class EmbedRequest:
-    dataset: str
-    model: str = DEFAULT_MODEL
-    weights: str | None = None  # None: pretrained/bundled; "random"; or a file path
-    layer: str | None = None  # None: the model's default layer
-    image_size: int | None = None
-    out: str | None = None  # None: the cache
-    device: str = "auto"
-    batch_size: int | None = 64  # None: interactive (small CPU batches, see embedding.interactive_batch)
-    workers: int | None = None
-    overwrite: bool = False
+__all__ = ["EmbedRequest", "Prepared", "prepare", "embed_request"]
 
 
 @dataclass
@@ -54,4 +43,6 @@ def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Wo
         prepared.dataset, prepared.model, request.layer, out=request.out, device=request.device,
         batch_size=request.batch_size, workers=request.workers, overwrite=request.overwrite,
         graph=prepared.graph)
+    if request.out is None and result.run.complete:
+        remember(request, prepared.dataset.fingerprint(), result.run.key)
     return result

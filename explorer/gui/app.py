@@ -9,7 +9,7 @@ def run_app(dataset: str | None = None, model: str | None = None, layer: str | N
             projection: str | None = None, weights: str | None = None, screenshot: str | None = None) -> int:
     """Open the main window and run the pipeline; with `screenshot`, save the window and exit."""
     import pyqtgraph as pg
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication
 
     from .main_window import MainWindow
@@ -38,4 +38,6 @@ def run_app(dataset: str | None = None, model: str | None = None, layer: str | N
         window.pipeline_finished.connect(lambda: QTimer.singleShot(400, lambda: save(0)))
         window.pipeline_failed.connect(lambda msg: (print(msg, file=sys.stderr), save(1)))
     app.exec()
+    window.jobs.cancel()
+    QThreadPool.globalInstance().waitForDone(30_000)  # let workers close their generators cleanly
     return result["code"]

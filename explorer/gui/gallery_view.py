@@ -82,7 +82,9 @@ class GalleryView(QWidget):
         key = (str(run.path), self.metric.currentText())
         self._index_key = key
         features, valid, metric = run.features, run.done_mask, self.metric.currentText()
-        worker = create_worker(lambda: NeighbourIndex(features, metric=metric, valid=valid), _start_thread=False)
+        worker = create_worker(lambda: NeighbourIndex(features, metric=metric, valid=valid), _start_thread=False,
+                               _ignore_errors=True)
+        worker.errored.connect(lambda exc: self.caption.setText(f"Cannot index features: {exc}"))
 
         def built(index):
             if self._index_key == key:

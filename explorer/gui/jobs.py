@@ -72,7 +72,7 @@ class JobRunner(QObject):
             self.started.emit(name)
             return
         worker = create_worker(lambda: (yield from _shielded(work)), _start_thread=False,
-                               _worker_class=_ClosingWorker)
+                               _worker_class=_ClosingWorker, _ignore_errors=True)  # `failed` reports them
         self._worker, self._name = worker, name
 
         def yielded(step: Step):

@@ -44,6 +44,8 @@ class MainWindow(QMainWindow):
         self._prepared = None
         self._prepared_key = None
         self.last_error = ""
+        self._describing = False
+        self._finish_when_described = False
 
         self.scatter = ScatterView(self.state, self.thumbs)
         self.banner = QLabel(wordWrap=True)
@@ -214,30 +216,76 @@ class MainWindow(QMainWindow):
         dataset, model, weights, layer = s.dataset, s.model, s.weights, s.layer
 
         def work():  # runs on the worker thread: torch is imported there, never on the GUI thread
-            from ..core.pipeline import EmbedRequest, embed_request, prepare
             from ..core.progress import Step
+            from ..core.requests import EmbedRequest, find_finished
 
-            yield Step(0, None, "starting")
+            yield Step(0, None, "looking in the cache")
             # batch_size None: small batches on the CPU, so Cancel stops within a second
             request = EmbedRequest(dataset, model, weights, layer, batch_size=None)
+            finished = find_finished(request) if cached is None else None
+            if finished is not None:  # reopened: no model needed to show the map
+                return key, None, finished, None
+            from ..core.pipeline import embed_request, prepare
+
             prepared = cached or (yield from prepare(request))
             result = yield from embed_request(request, prepared)
-            return key, prepared, result
+            return key, prepared, result.run, result.device
 
         self.jobs.start("Embedding", work(), self._embedded)
 
     def _embedded(self, out):
-        key, prepared, result = out
-        self._prepared, self._prepared_key = prepared, key
+        key, prepared, run, device = out
         s = self.state
-        s.layers = prepared.graph.layers
-        s.device = result.device
-        self.device_label.setText(f"Device: {result.device}")
-        self.thumbs.set_run(result.run)
-        self.previews.set_run(result.run)
-        s.set_run(result.run)
-        s.update_settings(layer=result.run.manifest["layer"])
+        self.thumbs.set_run(run)
+        self.previews.set_run(run)
+        s.set_run(run)
+        s.update_settings(layer=run.manifest["layer"])
+        if prepared is None:
+            self._describe_model_later(key, run)
+        else:
+            self._set_prepared(key, prepared, device)
         self.start_projection()
+
+    def _set_prepared(self, key, prepared, device):
+        self._describing = False
+        self._prepared, self._prepared_key = prepared, key
+        self.state.layers = prepared.graph.layers
+        self.state.device = device
+        self.device_label.setText(f"Device: {device}")
+        self.controls.refresh()
+        if self._finish_when_described:
+            self._finish_when_described = False
+            self._finished()
+
+    def _describe_model_later(self, key, run):
+        """Reopened runs show at once; the layer list and device arrive from a background thread."""
+        from superqt.utils import create_worker
+
+        def describe():
+            from ..core.embedding import resolve_device
+            from ..core.pipeline import prepare
+            from ..core.progress import run_to_end
+            from ..core.requests import EmbedRequest
+
+            prepared = run_to_end(prepare(EmbedRequest(*key)))
+            return prepared, str(resolve_device("auto"))
+
+        self._describing = True
+        worker = create_worker(describe, _start_thread=False, _ignore_errors=True)
+        def described(out):
+            if (self.state.dataset, self.state.model, self.state.weights) == key:
+                self._set_prepared(key, *out)
+            else:
+                self._describing = False
+
+        worker.returned.connect(described)
+        def failed(exc):
+            self._describing = False
+            self._job_failed("Loading the model", str(exc))
+
+        worker.errored.connect(failed)
+        self._describer = worker
+        worker.start()
 
     def start_projection(self):
         from ..core.projection import load_projection, project_run
@@ -271,6 +319,9 @@ class MainWindow(QMainWindow):
                         on_partial=lambda layout: s.set_layout(layout, "tsne-partial"))
 
     def _finished(self):
+        if self._describing:  # the map is up; finish once the layer list has arrived too
+            self._finish_when_described = True
+            return
         self.scatter.autorange()
         self.scatter.redraw()
         QTimer.singleShot(0, self.pipeline_finished.emit)

@@ -30,11 +30,11 @@ class _Done(QObject):
 class _Load(QRunnable):
     def __init__(self, done: _Done, generation: int, run: Run, index: int, size: int):
         super().__init__()
-        self.done, self.generation, self.run, self.index, self.size = done, generation, run, index, size
+        self.done, self.generation, self.source, self.index, self.size = done, generation, run, index, size
 
     def run(self):
         try:
-            image = pil_to_qimage(thumbnail(self.run, self.index, self.size))
+            image = pil_to_qimage(thumbnail(self.source, self.index, self.size))
         except (DecodeError, OSError, ValueError):
             image = None
         self.done.finished.emit(self.generation, self.index, image)

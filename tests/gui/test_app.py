@@ -1,0 +1,199 @@
+"""The real main window, driven headless: pipeline, clicks, hover, cancel/resume, responsiveness."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtTest import QTest
+
+from explorer.core.neighbours import NeighbourIndex
+
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+def run_pipeline(qtbot, window, dataset, *, model="resnet18", weights="random", projection="tsne",
+                 timeout=180_000):
+    window.state.update_settings(dataset=str(dataset), model=model, weights=weights, projection=projection)
+    with qtbot.waitSignal(window.pipeline_finished, timeout=timeout):
+        window.start_pipeline()
+    assert not window.last_error, window.last_error
+
+
+def screen_pos(window, index):
+    """Viewport pixel of item `index` in the scatter."""
+    scatter = window.scatter
+    x, y = window.state.layout[index]
+    from PySide6.QtCore import QPointF
+
+    scene = scatter.vb.mapViewToScene(QPointF(float(x), float(y)))
+    return scatter.plot.mapFromScene(scene)
+
+
+def test_pipeline_click_gallery_and_hover(qtbot, window, photo_folder):
+    run_pipeline(qtbot, window, photo_folder)
+    state = window.state
+    assert state.layout_method == "tsne" and state.layout.shape == (8, 2)
+    assert window.scatter.mode == "points" and len(window.scatter.points.data) == 8
+    assert window.controls.legend.count() == 2
+
+    target = 5
+    pos = screen_pos(window, target)
+    with qtbot.waitSignal(window.gallery.neighbours_shown, timeout=20_000):
+        QTest.mouseMove(window.scatter.plot.viewport(), pos)
+        QTest.mouseClick(window.scatter.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+        if window.gallery._index is not None:
+            window.gallery.refresh()
+    assert state.selection == [target]
+    expected = NeighbourIndex(state.run.features, metric="cosine").query(target, window.gallery.k_spin.value())
+    assert [n.index for n in window.gallery.shown_neighbours] == [n.index for n in expected]
+    assert window.gallery.list.count() == len(expected) == 7
+
+    # hover names the right file
+    other = 2
+    QTest.mouseMove(window.scatter.plot.viewport(), screen_pos(window, other))
+    qtbot.waitUntil(lambda: window.scatter.card.isVisible() and window.scatter.card.index == other, timeout=5000)
+    name = state.run.rows[other].path.rsplit("/", 1)[-1]
+    assert name in window.scatter.card.text.text()
+
+    # a neighbour click selects it and centres the scatter on it
+    item = window.gallery.list.item(0)
+    picked = item.data(Qt.ItemDataRole.UserRole)
+    window.gallery.list.itemClicked.emit(item)
+    assert state.selection == [picked]
+    (x0, x1), (y0, y1) = window.scatter.vb.viewRange()
+    assert abs((x0 + x1) / 2 - state.layout[picked, 0]) < 1e-3 * (x1 - x0) + 1e-6
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    qtbot.waitUntil(lambda: window.previews.pixmap(picked) is not None, timeout=5000)
+    window.gallery.refresh()
+    window.grab().save(str(SHOTS / "app-selection.png"))
+
+
+def test_box_selection_legend_and_multi_selection(qtbot, window, photo_folder):
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    state = window.state
+    (x0, x1), (y0, y1) = window.scatter.vb.viewRange()
+    everything = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    window.scatter.vb.region_selected.emit(everything, False)
+    assert state.selection == list(range(8))
+    assert "4 × animals" in window.gallery.title.text() and "4 × things" in window.gallery.title.text()
+    # hide a class from the legend: its points leave the plot
+    legend = window.controls.legend
+    legend.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert state.hidden_classes == {0}
+    qtbot.waitUntil(lambda: len(window.scatter.points.data) == 4, timeout=2000)
+    window.scatter.vb.region_selected.emit(everything, False)
+    assert len(state.selection) == 4 and all(state.labels[i] == "things" for i in state.selection)
+
+
+def test_lasso_polygon_selects_points_inside():
+    from explorer.gui.scatter_view import points_in_polygon
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-1, 1, (5000, 2))
+    triangle = np.array([[-1, -1], [1, -1], [0, 1]])
+    inside = points_in_polygon(xy, triangle)
+    # independent: barycentric test
+    a, b, c = triangle
+    v0, v1, v2 = c - a, b - a, xy - a
+    d00, d01, d11 = v0 @ v0, v0 @ v1, v1 @ v1
+    d20, d21 = v2 @ v0, v2 @ v1
+    denom = d00 * d11 - d01 * d01
+    u = (d11 * d20 - d01 * d21) / denom
+    v = (d00 * d21 - d01 * d20) / denom
+    expected = (u >= 0) & (v >= 0) & (u + v <= 1)
+    assert (inside == expected).mean() > 0.999
+
+
+def test_cancel_is_quick_and_the_next_run_resumes(qtbot, window, crops_folder):
+    state = window.state
+    state.update_settings(dataset=str(crops_folder), model="resnet18", weights="random", projection="pca")
+    done = []
+    window.jobs.progressed.connect(lambda d, t, label: done.append(d) if window.jobs.name == "Embedding" else None)
+    window.start_pipeline()
+    qtbot.waitUntil(lambda: bool(done) and done[-1] >= 32, timeout=60_000)
+    with qtbot.waitSignal(window.jobs.cancelled, timeout=5000):
+        window.job_bar.cancel_button.click()
+    assert window.jobs.last_cancel_seconds < 1.0, window.jobs.last_cancel_seconds
+    from explorer.core.store import cache_root, load_run
+
+    runs = [p for p in (cache_root() / "runs").iterdir()]
+    assert len(runs) == 1
+    partial = load_run(runs[0]).counts()
+    assert 32 <= partial["embedded"] < 120 and partial["pending"] > 0
+
+    first = []
+    window.jobs.progressed.connect(lambda d, t, label: first.append(d) if t == 120 and not first else None)
+    with qtbot.waitSignal(window.pipeline_finished, timeout=120_000):
+        window.start_pipeline()
+    assert first and first[0] >= partial["embedded"]  # resumed: started from the rows on disk
+    assert load_run(runs[0]).counts()["embedded"] == 120
+
+
+def test_gui_thread_stays_responsive_while_embedding_and_projecting(qtbot, window, crops_folder):
+    gaps = []
+    last = [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    timer.start()
+    run_pipeline(qtbot, window, crops_folder, projection="tsne")
+    timer.stop()
+    gaps = np.array(gaps[3:])  # the first ticks include window creation
+    assert len(gaps) > 50
+    assert gaps.max() < 0.100, f"GUI thread blocked for {gaps.max() * 1000:.0f} ms"
+
+
+def test_second_start_reuses_the_cache_within_5_seconds(qtbot, crops_folder):
+    from explorer.gui.main_window import MainWindow
+
+    first = MainWindow(remember=False)
+    qtbot.addWidget(first)
+    run_pipeline(qtbot, first, crops_folder, projection="tsne")
+    first.close()
+
+    second = MainWindow(remember=False)
+    qtbot.addWidget(second)
+    second.show()
+    second.state.update_settings(dataset=str(crops_folder), model="resnet18", weights="random", projection="tsne")
+    t = time.perf_counter()
+    with qtbot.waitSignal(second.state.layout_changed, timeout=10_000):
+        second.start_pipeline()
+    elapsed = time.perf_counter() - t
+    assert elapsed < 5.0 and second.state.layout_method == "tsne"
+    np.testing.assert_array_equal(second.state.layout, first.state.layout)
+    with qtbot.waitSignal(second.pipeline_finished, timeout=60_000):
+        pass
+    assert second.controls.layer_combo.count() > 10  # the layer list arrives in the background
+
+
+def test_errors_show_in_the_window(qtbot, window, photo_folder, tmp_path):
+    window.state.update_settings(dataset=str(photo_folder), model="resnet18",
+                                 weights=str(tmp_path / "missing.pth"))
+    with qtbot.waitSignal(window.pipeline_failed, timeout=60_000):
+        window.start_pipeline()
+    assert window.banner.isVisible() and "Weights file not found" in window.banner.text()
+
+
+def test_skipped_files_are_summarised(qtbot, window, photo_folder, tmp_path):
+    import shutil
+
+    root = tmp_path / "mixed"
+    shutil.copytree(photo_folder, root)
+    (root / "things" / "broken.png").write_text("not an image")
+    run_pipeline(qtbot, window, root, projection="pca")
+    assert window.skipped_button.isVisible() and "1 skipped (1 unreadable)" in window.skipped_button.text()
+    from PySide6.QtWidgets import QTableWidget
+
+    dialog = window.show_skipped()
+    table = dialog.findChild(QTableWidget)
+    assert table.rowCount() == 1 and table.item(0, 0).text() == "things/broken.png"
+    dialog.close()
