@@ -103,6 +103,7 @@ class ControlsPanel(QWidget):
         self.layer_combo.setMaxVisibleItems(25)
         self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.layer_combo.setMinimumContentsLength(18)
+        self.layer_combo.view().setMinimumWidth(440)  # the popup shows name, shape and field in full
         self.layer_info = QLabel(wordWrap=True)
         self.layer_info.setStyleSheet("color: #555;")
         self.method_combo = QComboBox()

@@ -15,10 +15,12 @@ from PySide6.QtGui import QBrush, QColor, QPainterPath, QPixmap
 from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QLabel,
                                QVBoxLayout, QWidget)
 
+from .point_cloud import PointCloud
 from .state import ExplorerState
 from .thumbnails import ThumbnailCache
 
-POINT_LIMIT = 30_000  # more in view than this: density image
+POINT_LIMIT = 60_000  # more in view than this: density image
+DENSITY_SAMPLE = 200_000  # the density image of a bigger map is drawn from a fixed random sample
 THUMB_LIMIT = 250  # fewer in view than this: thumbnails (when enabled)
 HOVER_RADIUS_PX = 8
 UNLABELLED = (140, 140, 140)
@@ -129,6 +131,7 @@ class ScatterView(QWidget):
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
         self.vb.setAspectLocked(True)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -136,20 +139,21 @@ class ScatterView(QWidget):
 
         self.density = pg.ImageItem(axisOrder="row-major")
         self.density.setZValue(0)
-        self.points = pg.ScatterPlotItem(size=7, pxMode=True, pen=pg.mkPen(255, 255, 255, 160, width=0.6))
+        self.points = PointCloud(size=7)
         self.points.setZValue(1)
+        self.shown_index = np.zeros(0, np.int64)  # items drawn as points
         self.highlight = pg.ScatterPlotItem(size=15, pxMode=True, brush=None, pen=pg.mkPen(20, 20, 20, width=2.2))
         self.highlight.setZValue(5)
         for item in (self.density, self.points, self.highlight):
             self.vb.addItem(item)
         self._thumb_items: dict[int, QGraphicsPixmapItem] = {}
-        self._brushes = np.array([], dtype=object)
         self._tree = None
         self._tree_index = np.zeros(0, np.int64)
         self._tree_dirty = True
         self._hover_index = -1
         self._autorange_pending = True
         self.mode = "empty"  # points | density | empty: what the last redraw drew
+        self._prepare_sources()
         self.card = HoverCard(self)
         self._redraw_timer = QTimer(self, singleShot=True, interval=15)
         self._redraw_timer.timeout.connect(self.redraw)
@@ -159,7 +163,7 @@ class ScatterView(QWidget):
         state.hidden_classes_changed.connect(self._on_layout_changed)
         state.selection_changed.connect(self._update_highlight)
         state.focus_requested.connect(self.centre_on)
-        self.vb.sigRangeChanged.connect(lambda *_: self._redraw_timer.start())
+        self.vb.sigRangeChanged.connect(lambda *_: (self._redraw_timer.start(), self._set_hover(-1)))
         self.vb.region_selected.connect(self._select_region)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
@@ -167,14 +171,14 @@ class ScatterView(QWidget):
 
     # --- state -> drawing -------------------------------------------------------------------------
     def _on_run_changed(self):
-        brushes = [pg.mkBrush(*class_colour(c), 230) for c in range(len(self.state.classes))]
-        brushes.append(pg.mkBrush(*UNLABELLED, 200))  # code -1 indexes the last one
-        self._class_brushes = np.array(brushes, dtype=object)
+        colours = [(*class_colour(c), 230) for c in range(len(self.state.classes))]
+        self.points.set_colours(colours + [(*UNLABELLED, 200)])  # code -1 -> the last colour
         self._autorange_pending = True
         self._on_layout_changed()
 
     def _on_layout_changed(self):
         self._tree_dirty = True
+        self._prepare_sources()
         layout = self.state.layout
         if layout is not None and self._autorange_pending:
             self.autorange()
@@ -183,24 +187,39 @@ class ScatterView(QWidget):
         self._update_highlight()
 
     def autorange(self):
-        layout = self.state.layout
-        if layout is None:
+        if self.state.layout is None or self._bounds is None:
             return
-        ok = np.isfinite(layout[:, 0])
-        if not ok.any():
-            return
-        lo, hi = layout[ok].min(0).astype(float), layout[ok].max(0).astype(float)
+        lo, hi = self._bounds
         pad = (hi - lo) * 0.05 + 1e-6
         self.vb.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),
                          yRange=(float(lo[1] - pad[1]), float(hi[1] + pad[1])), padding=0)
 
+    def _prepare_sources(self):
+        """Per layout (not per redraw): visible mask, and the sample the density image is drawn from."""
+        layout = self.state.layout
+        if layout is None:
+            self._visible = np.zeros(0, bool)
+            self._dens_xy, self._dens_rgb, self._dens_weight = np.zeros((0, 2), np.float32), np.zeros((3, 0)), 1.0
+            self._bounds = None
+            return
+        self._visible = self.state.visible_mask
+        vis = np.flatnonzero(self._visible)
+        if len(vis) > DENSITY_SAMPLE:
+            vis = np.sort(np.random.default_rng(0).choice(vis, DENSITY_SAMPLE, replace=False))
+        colours = np.array([class_colour(c) for c in range(len(self.state.classes))] + [UNLABELLED], np.float32)
+        self._dens_xy = np.ascontiguousarray(layout[vis], np.float32)
+        self._dens_rgb = colours[self.state.label_codes[vis]].T.copy()  # (3, m)
+        self._dens_weight = int(self._visible.sum()) / max(len(vis), 1)
+        finite = np.isfinite(layout[:, 0])
+        self._bounds = (np.nanmin(layout[finite], 0).astype(float), np.nanmax(layout[finite], 0).astype(float)) \
+            if finite.any() else None
+
     def visible_in_view(self) -> np.ndarray:
         layout = self.state.layout
-        mask = self.state.visible_mask
         (x0, x1), (y0, y1) = self.vb.viewRange()
         x, y = layout[:, 0], layout[:, 1]
         with np.errstate(invalid="ignore"):
-            return mask & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+            return self._visible & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
 
     def redraw(self):
         layout = self.state.layout
@@ -210,43 +229,48 @@ class ScatterView(QWidget):
             self._clear_thumbs()
             self.mode = "empty"
             return
-        inview = self.visible_in_view()
-        n = int(inview.sum())
-        if n <= POINT_LIMIT:
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        sx, sy = self._dens_xy[:, 0], self._dens_xy[:, 1]
+        sample_in = (sx >= x0) & (sx <= x1) & (sy >= y0) & (sy <= y1)
+        estimate = int(sample_in.sum()) * self._dens_weight
+        inview = self.visible_in_view() if estimate <= 2 * POINT_LIMIT else None
+        n = int(inview.sum()) if inview is not None else int(estimate)
+        if inview is not None and n <= POINT_LIMIT:
             idx = np.flatnonzero(inview)
-            brushes = self._class_brushes[self.state.label_codes[idx]]
-            self.points.setData(x=layout[idx, 0], y=layout[idx, 1], brush=brushes, data=idx)
+            codes = self.state.label_codes[idx]
+            self.points.set_points(layout[idx], np.where(codes < 0, len(self.state.classes), codes))
+            self.shown_index = idx
             self.density.hide()
             self.mode = "points"
         else:
             self.points.clear()
-            self._draw_density(inview)
+            self.shown_index = np.zeros(0, np.int64)
+            self._draw_density(sample_in)
             self.mode = "density"
-        if self.thumbnails_enabled and n <= THUMB_LIMIT:
+        if self.thumbnails_enabled and inview is not None and n <= THUMB_LIMIT:
             self._draw_thumbs(np.flatnonzero(inview))
         else:
             self._clear_thumbs()
 
-    def _draw_density(self, inview: np.ndarray):
+    def _draw_density(self, sample_in: np.ndarray):
         """Each screen cell coloured by the mean class colour of its points, alpha by log count."""
         (x0, x1), (y0, y1) = self.vb.viewRange()
         w = max(8, min(2048, int(self.vb.width() / 2)))
         h = max(8, min(2048, int(self.vb.height() / 2)))
-        idx = np.flatnonzero(inview)
-        xy = self.state.layout[idx]
-        ix = np.clip(((xy[:, 0] - x0) / (x1 - x0) * w).astype(np.int64), 0, w - 1)
-        iy = np.clip(((xy[:, 1] - y0) / (y1 - y0) * h).astype(np.int64), 0, h - 1)
-        cell = iy * w + ix
-        colours = np.array([class_colour(c) for c in range(len(self.state.classes))] + [UNLABELLED], np.float64)
-        rgb = colours[self.state.label_codes[idx]]
-        count = np.bincount(cell, minlength=w * h).astype(np.float64)
+        xy = self._dens_xy[sample_in]
+        rgb = self._dens_rgb[:, sample_in]
+        ix = np.clip(((xy[:, 0] - x0) * np.float32(w / (x1 - x0))).astype(np.int32), 0, w - 1)
+        iy = np.clip(((xy[:, 1] - y0) * np.float32(h / (y1 - y0))).astype(np.int32), 0, h - 1)
+        cell = iy * np.int32(w) + ix
+        count = np.bincount(cell, minlength=w * h)
         img = np.zeros((h * w, 4), np.uint8)
-        nz = count > 0
-        for c in range(3):
-            img[nz, c] = (np.bincount(cell, weights=rgb[:, c], minlength=w * h)[nz] / count[nz]).astype(np.uint8)
-        img[nz, 3] = (90 + 165 * np.log1p(count[nz]) / np.log1p(count.max())).astype(np.uint8)
+        nz = np.flatnonzero(count)
+        if len(nz):
+            for c in range(3):
+                img[nz, c] = np.bincount(cell, weights=rgb[c], minlength=w * h)[nz] / count[nz]
+            img[nz, 3] = 90 + 165 * np.log1p(count[nz]) / np.log1p(count.max())
         self.density.setImage(img.reshape(h, w, 4), levels=None, autoLevels=False)
-        self.density.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.density.setRect(QRectF(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
         self.density.show()
 
     def _draw_thumbs(self, idx: np.ndarray):
@@ -315,8 +339,7 @@ class ScatterView(QWidget):
             return
         from scipy.spatial import cKDTree
 
-        mask = self.state.visible_mask
-        self._tree_index = np.flatnonzero(mask)
+        self._tree_index = np.flatnonzero(self._visible)
         self._tree = cKDTree(self.state.layout[self._tree_index]) if len(self._tree_index) else None
         self._tree_dirty = False
 
@@ -379,7 +402,7 @@ class ScatterView(QWidget):
         layout = self.state.layout
         if layout is None or len(polygon) < 3:
             return
-        mask = self.state.visible_mask
+        mask = self._visible
         lo, hi = polygon.min(0), polygon.max(0)
         with np.errstate(invalid="ignore"):
             cand = np.flatnonzero(mask & (layout[:, 0] >= lo[0]) & (layout[:, 0] <= hi[0])

@@ -35,7 +35,7 @@ def test_pipeline_click_gallery_and_hover(qtbot, window, photo_folder):
     run_pipeline(qtbot, window, photo_folder)
     state = window.state
     assert state.layout_method == "tsne" and state.layout.shape == (8, 2)
-    assert window.scatter.mode == "points" and len(window.scatter.points.data) == 8
+    assert window.scatter.mode == "points" and len(window.scatter.points) == 8
     assert window.controls.legend.count() == 2
 
     target = 5
@@ -83,7 +83,7 @@ def test_box_selection_legend_and_multi_selection(qtbot, window, photo_folder):
     legend = window.controls.legend
     legend.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert state.hidden_classes == {0}
-    qtbot.waitUntil(lambda: len(window.scatter.points.data) == 4, timeout=2000)
+    qtbot.waitUntil(lambda: len(window.scatter.points) == 4, timeout=2000)
     window.scatter.vb.region_selected.emit(everything, False)
     assert len(state.selection) == 4 and all(state.labels[i] == "things" for i in state.selection)
 
