@@ -156,6 +156,31 @@ def cmd_neighbours(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    import numpy as np
+
+    from .core.export import projector_tsv, selection_csv
+    from .core.store import load_run
+
+    run = load_run(args.run_dir)
+    if not (args.projector or args.csv):
+        print("error: give --projector DIR and/or --csv PATH", file=sys.stderr)
+        return EXIT_ERROR
+    if args.projector:
+        tensors, meta = projector_tsv(run, args.projector)
+        print(f"{tensors} and {meta.name}: load both in the TensorBoard projector")
+    if args.csv:
+        layout = None
+        for method in ("tsne", "pca"):
+            path = run.path / f"projection-{method}.npy"
+            if path.exists():
+                layout = np.load(path)
+                break
+        selection_csv(run, [r.index for r in run.rows], layout, args.csv)
+        print(f"{args.csv}: {len(run):,} rows" + ("" if layout is not None else " (no projection yet: x, y empty)"))
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The whole pipeline on the bundled digits, in the terminal."""
     import numpy as np
@@ -234,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_neighbours)
+
+    sp = sub.add_parser("export", help="write a run as TensorBoard projector TSVs and/or a CSV")
+    sp.add_argument("run_dir")
+    sp.add_argument("--projector", metavar="DIR", help="write tensors.tsv and metadata.tsv into DIR")
+    sp.add_argument("--csv", metavar="PATH", help="write index, path, label, x, y (latest projection)")
+    sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser("gui", help="open the desktop app (the default without a command)")
     sp.add_argument("dataset", nargs="?", default=None, help="a folder or demo:digits (default: last used)")

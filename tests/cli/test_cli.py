@@ -84,3 +84,41 @@ def test_core_never_imports_qt():
             "print([m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_export_projector_and_csv(capsys, photo_folder, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["embed", str(photo_folder), "--out", str(run_dir), "--model", "alexnet", "--weights", "random",
+                 "--image-size", "96"]) == 0
+    assert main(["project", str(run_dir), "--method", "pca"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run_dir), "--projector", str(tmp_path / "tb"), "--csv", str(tmp_path / "s.csv")]) == 0
+    run = load_run(run_dir)
+    tensors = np.loadtxt(tmp_path / "tb" / "tensors.tsv", delimiter="\t")
+    np.testing.assert_allclose(tensors, np.asarray(run.features, np.float64), rtol=1e-5)
+    meta = (tmp_path / "tb" / "metadata.tsv").read_text().splitlines()
+    assert meta[0] == "index\tlabel\tpath" and len(meta) == 9 and meta[1].split("\t")[2] == run.rows[0].path
+    rows = (tmp_path / "s.csv").read_text().splitlines()
+    layout = np.load(run_dir / "projection-pca.npy")
+    assert rows[0] == "index,path,label,x,y" and len(rows) == 9
+    x = float(rows[3].split(",")[3])
+    assert abs(x - layout[2, 0]) < 1e-4 * max(1.0, abs(layout[2, 0]))
+
+
+def test_gui_screenshot_command(tmp_path, photo_folder):
+    """`explorer gui DATASET --screenshot PATH` runs the pipeline headless, saves the window, exits 0."""
+    import os
+
+    from PIL import Image
+
+    shot = tmp_path / "window.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", EXPLORER_CACHE_DIR=str(tmp_path / "cache"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.run([sys.executable, "-m", "explorer", "gui", str(photo_folder), "--model", "resnet18",
+                           "--weights", "random", "--projection", "pca", "--screenshot", str(shot)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    img = Image.open(shot)
+    assert img.size[0] >= 800 and img.size[1] >= 500
+    colours = np.asarray(img.convert("RGB").resize((64, 64))).reshape(-1, 3)
+    assert len(np.unique(colours, axis=0)) > 20  # a drawn window, not a blank
