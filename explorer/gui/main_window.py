@@ -226,8 +226,10 @@ class MainWindow(QMainWindow):
             if finished is not None:  # reopened: no model needed to show the map
                 return key, None, finished, None
             from ..core.pipeline import embed_request, prepare
+            from .jobs import freeze_heap
 
             prepared = cached or (yield from prepare(request))
+            freeze_heap()  # torch, timm and the model are loaded: keep GC pauses short from here
             result = yield from embed_request(request, prepared)
             return key, prepared, result.run, result.device
 
