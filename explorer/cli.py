@@ -156,6 +156,42 @@ def cmd_neighbours(args) -> int:
     return 0
 
 
+def cmd_kernels(args) -> int:
+    from PIL import Image
+
+    from .core.kernels import kernel_grid
+    from .core.models import load_model
+
+    model = load_model(args.model, _weights(args.weights))
+    grid = kernel_grid(model.module, pixels=args.pixels)
+    Image.fromarray(grid.image).save(args.out)
+    kh, kw = grid.kernel_size
+    print(f"{args.out}: {grid.n_kernels} kernels of {kh}x{kw} from {model.name}/{grid.layer} "
+          f"({'RGB' if grid.colour else 'grey'}, mid-grey = 0)")
+    return 0
+
+
+def cmd_patches(args) -> int:
+    from pathlib import Path
+
+    from .core.patches import crop_patch, top_patches
+    from .core.store import load_run
+
+    run = load_run(args.run_dir)
+    patches = top_patches(run, args.channel, args.k)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for rank, patch in enumerate(patches):
+        crop_patch(run, patch).save(out / f"channel{args.channel:04d}-rank{rank:02d}-item{patch.index}.png")
+    if args.json:
+        print(json.dumps([p.to_json() for p in patches], indent=2))
+    else:
+        print(f"channel {args.channel} of {run.manifest['layer']}: {len(patches)} patches in {out}")
+        for p in patches:
+            print(f"  {p.activation:10.4f}  #{p.index:<6} {p.path}  box {list(p.box)}")
+    return 0
+
+
 def cmd_export(args) -> int:
     import numpy as np
 
@@ -259,6 +295,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_neighbours)
+
+    sp = sub.add_parser("kernels", help="save the first convolution's kernels as an image grid")
+    sp.add_argument("model")
+    sp.add_argument("--weights", default=None)
+    sp.add_argument("--out", required=True, metavar="PNG")
+    sp.add_argument("--pixels", type=int, default=48, help="tile size on screen (kernels are enlarged, not blurred)")
+    sp.set_defaults(func=cmd_kernels)
+
+    sp = sub.add_parser("patches", help="the maximally activating patches of one channel of a run's layer")
+    sp.add_argument("run_dir")
+    sp.add_argument("--channel", type=int, required=True)
+    sp.add_argument("-k", type=int, default=9)
+    sp.add_argument("--out", required=True, metavar="DIR")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_patches)
 
     sp = sub.add_parser("export", help="write a run as TensorBoard projector TSVs and/or a CSV")
     sp.add_argument("run_dir")

@@ -98,3 +98,13 @@ def _rescale_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
         lo, hi = float(a.min()), float(a.max())
     span = hi - lo if hi > lo else 1.0
     return np.clip((a - lo) / span * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) as a person sees the image (EXIF rotation applied), from the header only."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DecodeError("unreadable", f"{path}: cannot read the image header ({exc})") from None

@@ -1,0 +1,132 @@
+"""Kernels and maximally activating patches, against independent computations."""
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from torchvision.models.feature_extraction import create_feature_extractor
+
+from explorer.core.datasets import open_dataset
+from explorer.core.embedding import embed_dataset
+from explorer.core.errors import ExplorerError
+from explorer.core.kernels import kernel_grid, kernel_tiles
+from explorer.core.models import load_model
+from explorer.core.patches import channel_stats, crop_patch, top_channels, top_patches
+from explorer.core.progress import run_to_end
+
+
+def test_kernel_grids_of_the_zoo():
+    alex = kernel_grid(load_model("alexnet", "random").module)
+    assert (alex.n_kernels, alex.kernel_size, alex.colour) == (64, (11, 11), True)
+    eff = kernel_grid(load_model("efficientnet_lite0").module)
+    assert (eff.n_kernels, eff.kernel_size, eff.layer) == (32, (3, 3), "conv_stem")
+    # tiles are enlarged by repetition: each kernel pixel is a flat scale x scale block
+    s, g = eff.scale, eff.gap
+    block = eff.image[g:g + s, g:g + s]
+    assert (block == block[0, 0]).all()
+    assert eff.tile_at(g + 1, g + 1) == 0 and eff.tile_at(0, 0) == -1
+    assert eff.tile_at(g + (3 * s + g) * 2 + 1, g + 1) == 2
+
+
+def test_kernel_tiles_are_symmetric_around_grey():
+    w = np.zeros((2, 3, 3, 3))
+    w[0, 0, 1, 1] = 2.0  # a red positive centre
+    w[1, 2, 0, 0] = -4.0  # a blue negative corner
+    tiles, colour = kernel_tiles(w)
+    assert colour
+    np.testing.assert_allclose(tiles[0, 0, 0], [0.5, 0.5, 0.5])  # zero -> mid-grey
+    np.testing.assert_allclose(tiles[0, 1, 1], [1.0, 0.5, 0.5])
+    np.testing.assert_allclose(tiles[1, 0, 0], [0.5, 0.5, 0.0])
+    grey, colour = kernel_tiles(np.ones((4, 1, 5, 5)))  # one input channel (grey input / depthwise)
+    assert not colour and grey.shape == (4, 5, 5, 3) and np.allclose(grey, 1.0)
+
+
+@pytest.fixture(scope="module")
+def resnet_run(photo_folder, tmp_path_factory):
+    model = load_model("resnet18", "random")
+    out = tmp_path_factory.mktemp("run") / "resnet"
+    return run_to_end(embed_dataset(open_dataset(photo_folder), model, "layer2.1.add", out=out)).run
+
+
+def test_top_patches_equal_brute_force_recomputation(resnet_run, photo_folder):
+    run = resnet_run
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None).eval()
+    model.load_state_dict(load_model("resnet18", "random").module.state_dict())
+    transform = torchvision.models.ResNet18_Weights.DEFAULT.transforms()
+    x = torch.stack([transform(Image.open(photo_folder / r.path).convert("RGB")) for r in run.rows])
+    with torch.no_grad():
+        maps = create_feature_extractor(model, {"layer2.1.add": "o"})(x)["o"]  # (8, 128, 28, 28)
+    for channel in (0, 5, 77):
+        flat = maps[:, channel].flatten(1)
+        best, where = flat.max(1)
+        order = torch.argsort(best, descending=True)[:4]
+        patches = top_patches(run, channel, 4)
+        # same ranking, except where two images tie within float16 storage precision
+        np.testing.assert_allclose([p.activation for p in patches], best[order].numpy(), rtol=2e-3, atol=1e-3)
+        for p, i in zip(patches, order.tolist()):
+            assert p.index == i or abs(best[p.index] - best[i]) <= 2e-3 * abs(best[i])
+            np.testing.assert_allclose(p.activation, best[p.index].item(), rtol=2e-3, atol=1e-3)
+            assert p.unit == divmod(int(where[p.index]), 28)
+
+
+def test_patch_boxes_equal_receptive_field_arithmetic_for_vgg16(tmp_path):
+    """Corner and centre units of VGG16 conv layers, by the textbook recurrence, through the crop."""
+    layers = [("c", 3, 1, 1)] * 2 + [("p", 2, 2, 0)] + [("c", 3, 1, 1)] * 2 + [("p", 2, 2, 0)] + \
+        [("c", 3, 1, 1)] * 3 + [("p", 2, 2, 0)]
+    names = ["features.0", "features.2", "features.4", "features.5", "features.7", "features.9",
+             "features.10", "features.12", "features.14", "features.16"]
+
+    def textbook(layer_index, u):
+        j, r, start = 1, 1, 0.5  # pixel-centre coordinates
+        for kind, k, s, p in layers[:layer_index + 1]:
+            r, start, j = r + (k - 1) * j, start + ((k - 1) / 2 - p) * j, j * s
+        centre = start + u * j
+        return centre - r / 2, centre + r / 2  # [lo, hi) in pixel edges
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (256, 256), (128, 64, 32)).save(folder / "a.png")  # resize 256 -> crop 224 at (16, 16)
+    model = load_model("vgg16", "random")
+    for li in (1, 5, 8):
+        run = run_to_end(embed_dataset(open_dataset(folder), model, names[li], out=tmp_path / names[li])).run
+        size = run.manifest["layer_shape"][1]
+        from explorer.core.patches import patch_box
+
+        for u in (0, size // 2, size - 1):
+            lo, hi = textbook(li, u)
+            expected = (max(0, round(lo)) + 16, min(224, round(hi)) + 16)
+            box = patch_box(run, 0, (u, u))
+            assert (box[0], box[2]) == expected and (box[1], box[3]) == expected, (names[li], u, box)
+
+
+def test_patch_crops_and_cli(resnet_run, capsys, tmp_path):
+    import json
+
+    from explorer.cli import main
+
+    patches = top_patches(resnet_run, 3, 3)
+    img = crop_patch(resnet_run, patches[0])
+    left, top, right, bottom = patches[0].box
+    assert img.size == (right - left, bottom - top)
+    assert main(["patches", str(resnet_run.path), "--channel", "3", "-k", "3", "--out", str(tmp_path / "p"),
+                 "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [p["index"] for p in printed] == [p.index for p in patches]
+    assert printed[0]["box"] == list(patches[0].box) and set(printed[0]) == {"index", "path", "activation", "box"}
+    assert len(list((tmp_path / "p").glob("*.png"))) == 3
+    with pytest.raises(ExplorerError, match="does not exist"):
+        top_patches(resnet_run, 999)
+    assert main(["kernels", "alexnet", "--weights", "random", "--out", str(tmp_path / "k.png")]) == 0
+    assert Image.open(tmp_path / "k.png").size[0] > 300
+
+
+def test_channel_statistics(resnet_run):
+    means, maxima = channel_stats(resnet_run)
+    feats = np.asarray(resnet_run.features, np.float64)
+    np.testing.assert_allclose(means, feats.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(maxima, np.asarray(resnet_run.channel_max, np.float64).max(0), rtol=1e-6)
+    top = top_channels(resnet_run, 2, 5)
+    row = np.asarray(resnet_run.channel_max[2], np.float64)
+    assert [c for c, _ in top] == list(np.argsort(-row, kind="stable")[:5])
