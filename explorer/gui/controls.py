@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QWidget)
 
 from ..core.models import ZOO
-from .scatter_view import UNLABELLED, class_colour
+from .colours import UNLABELLED, class_colour
 from .state import ExplorerState
 
 
@@ -133,8 +133,12 @@ class ControlsPanel(QWidget):
         pl.addRow("Seed", self.seed)
         pl.addRow(self.thumbs_box)
         self.legend = LegendView(state)
+        self.colour_note = QLabel(wordWrap=True)
+        self.colour_note.setStyleSheet("color: #444;")
+        self.colour_note.hide()
         legend_box = QGroupBox("Classes (click to hide)")
         ll = QVBoxLayout(legend_box)
+        ll.addWidget(self.colour_note)
         ll.addWidget(self.legend)
 
         lay = QVBoxLayout(self)
@@ -151,6 +155,7 @@ class ControlsPanel(QWidget):
         self.thumbs_box.toggled.connect(self.thumbnails_toggled)
         state.settings_changed.connect(self.refresh)
         state.run_changed.connect(self.refresh)
+        state.colour_changed.connect(self._colour_changed)
         self.refresh()
 
     def set_model_statuses(self, statuses: dict[str, str]) -> None:
@@ -188,6 +193,13 @@ class ControlsPanel(QWidget):
         self.seed.setValue(s.seed)
         self.perplexity.setEnabled(s.projection == "tsne")
         self._filling = False
+
+    def _colour_changed(self):
+        c = self.state.colour_channel
+        self.colour_note.setVisible(c is not None)
+        if c is not None:
+            self.colour_note.setText(f"Points coloured by channel {c}'s strongest activation in each image: "
+                                     "dark blue = low, yellow = high. The classes below still hide points.")
 
     def _model_activated(self, row: int):
         if not self._filling:

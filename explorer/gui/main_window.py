@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, Q
 from .controls import ControlsPanel
 from .gallery_view import GalleryView
 from .job_bar import JobBar
+from .neuron_views import NeuronViews
 from .jobs import JobRunner
 from .scatter_view import ScatterView
 from .state import ExplorerState
@@ -61,8 +62,13 @@ class MainWindow(QMainWindow):
 
         self.controls = ControlsPanel(self.state)
         self.gallery = GalleryView(self.state, self.thumbs, self.previews)
-        self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
-        self._dock("Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea, 420)
+        self.neurons = NeuronViews(self.state)
+        controls_dock = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
+        gallery_dock = self._dock("Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea, 420)
+        self.neurons_dock = self._dock("Neurons", self.neurons, Qt.DockWidgetArea.RightDockWidgetArea, 420)
+        self.tabifyDockWidget(gallery_dock, self.neurons_dock)
+        gallery_dock.raise_()
+        self.resizeDocks([controls_dock, gallery_dock], [300, 440], Qt.Orientation.Horizontal)
 
         self.job_bar = JobBar(self.jobs)
         self.device_label = QLabel()
@@ -255,6 +261,7 @@ class MainWindow(QMainWindow):
         self.state.device = device
         self.device_label.setText(f"Device: {device}")
         self.controls.refresh()
+        self.neurons.set_model(prepared)
         if self._finish_when_described:
             self._finish_when_described = False
             self._finished()

@@ -23,21 +23,6 @@ POINT_LIMIT = 60_000  # more in view than this: density image
 DENSITY_SAMPLE = 200_000  # the density image of a bigger map is drawn from a fixed random sample
 THUMB_LIMIT = 250  # fewer in view than this: thumbnails (when enabled)
 HOVER_RADIUS_PX = 8
-UNLABELLED = (140, 140, 140)
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-           (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-           (219, 219, 141), (158, 218, 229)]
-
-
-def class_colour(code: int) -> tuple[int, int, int]:
-    if code < 0:
-        return UNLABELLED
-    if code < len(PALETTE):
-        return PALETTE[code]
-    h = (code * 0.618033988749895) % 1.0  # golden-ratio hues beyond the palette
-    c = QColor.fromHsvF(h, 0.65, 0.85)
-    return c.red(), c.green(), c.blue()
 
 
 class SelectViewBox(pg.ViewBox):
@@ -161,6 +146,7 @@ class ScatterView(QWidget):
         state.run_changed.connect(self._on_run_changed)
         state.layout_changed.connect(self._on_layout_changed)
         state.hidden_classes_changed.connect(self._on_layout_changed)
+        state.colour_changed.connect(self._on_layout_changed)
         state.selection_changed.connect(self._update_highlight)
         state.focus_requested.connect(self.centre_on)
         self.vb.sigRangeChanged.connect(lambda *_: (self._redraw_timer.start(), self._set_hover(-1)))
@@ -171,8 +157,6 @@ class ScatterView(QWidget):
 
     # --- state -> drawing -------------------------------------------------------------------------
     def _on_run_changed(self):
-        colours = [(*class_colour(c), 230) for c in range(len(self.state.classes))]
-        self.points.set_colours(colours + [(*UNLABELLED, 200)])  # code -1 -> the last colour
         self._autorange_pending = True
         self._on_layout_changed()
 
@@ -201,14 +185,17 @@ class ScatterView(QWidget):
             self._visible = np.zeros(0, bool)
             self._dens_xy, self._dens_rgb, self._dens_weight = np.zeros((0, 2), np.float32), np.zeros((3, 0)), 1.0
             self._bounds = None
+            self._codes = np.zeros(0, np.int64)
             return
         self._visible = self.state.visible_mask
         vis = np.flatnonzero(self._visible)
         if len(vis) > DENSITY_SAMPLE:
             vis = np.sort(np.random.default_rng(0).choice(vis, DENSITY_SAMPLE, replace=False))
-        colours = np.array([class_colour(c) for c in range(len(self.state.classes))] + [UNLABELLED], np.float32)
+        self._codes, table = self.state.colour_scheme()
+        self.points.set_colours([(*rgb, 230) for rgb in table])
+        colours = np.array(table, np.float32)
         self._dens_xy = np.ascontiguousarray(layout[vis], np.float32)
-        self._dens_rgb = colours[self.state.label_codes[vis]].T.copy()  # (3, m)
+        self._dens_rgb = colours[self._codes[vis]].T.copy()  # (3, m)
         self._dens_weight = int(self._visible.sum()) / max(len(vis), 1)
         finite = np.isfinite(layout[:, 0])
         self._bounds = (np.nanmin(layout[finite], 0).astype(float), np.nanmax(layout[finite], 0).astype(float)) \
@@ -237,8 +224,7 @@ class ScatterView(QWidget):
         n = int(inview.sum()) if inview is not None else int(estimate)
         if inview is not None and n <= POINT_LIMIT:
             idx = np.flatnonzero(inview)
-            codes = self.state.label_codes[idx]
-            self.points.set_points(layout[idx], np.where(codes < 0, len(self.state.classes), codes))
+            self.points.set_points(layout[idx], self._codes[idx])
             self.shown_index = idx
             self.density.hide()
             self.mode = "points"

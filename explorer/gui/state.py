@@ -41,6 +41,7 @@ class ExplorerState(QObject):
         self.layout_method: str | None = None
         self.selection: list[int] = []
         self.hidden_classes: set[int] = set()
+        self.colour_channel: int | None = None  # colour the map by this channel's activation
         self.neighbour_k = 12
 
     # --- settings -----------------------------------------------------------------------------
@@ -66,6 +67,7 @@ class ExplorerState(QObject):
         self.layout_method = None
         self.selection = []
         self.hidden_classes = set()
+        self.colour_channel = None
         self.run_changed.emit()
         self.selection_changed.emit()
 
@@ -86,6 +88,25 @@ class ExplorerState(QObject):
     def toggle_class(self, code: int) -> None:
         self.hidden_classes ^= {code}
         self.hidden_classes_changed.emit()
+
+    def set_colour_channel(self, channel: int | None) -> None:
+        if channel != self.colour_channel:
+            self.colour_channel = channel
+            self.colour_changed.emit()
+
+    def colour_scheme(self) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        """(codes (n,), colour table): by class, or by a channel's max activation on a ramp."""
+        from .colours import RAMP_STEPS, UNLABELLED, class_colour, ramp
+
+        if self.colour_channel is not None and self.run is not None:
+            values = np.asarray(self.run.channel_max[:, self.colour_channel], np.float32)
+            done = self.run.done_mask
+            lo, hi = (float(values[done].min()), float(values[done].max())) if done.any() else (0.0, 1.0)
+            scaled = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+            return np.clip((scaled * (RAMP_STEPS - 1)).round(), 0, RAMP_STEPS - 1).astype(np.int64), ramp()
+        k = len(self.classes)
+        codes = np.where(self.label_codes < 0, k, self.label_codes).astype(np.int64)
+        return codes, [class_colour(c) for c in range(k)] + [UNLABELLED]
 
     @property
     def visible_mask(self) -> np.ndarray:
