@@ -64,6 +64,7 @@ class ChannelsView(QWidget):
     channel_chosen = Signal(int)
     overlay_requested = Signal(int, int)  # item index, channel
     patches_shown = Signal()
+    table_filled = Signal()
 
     def __init__(self, state: ExplorerState, parent=None):
         super().__init__(parent)
@@ -142,7 +143,16 @@ class ChannelsView(QWidget):
         self.table.setRowCount(0)
         if run is None:
             return
-        means, maxima = channel_stats(run)
+        self.title.setText("Computing channel statistics…")
+        worker = create_worker(channel_stats, run, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(lambda stats: self._fill_table(run, *stats))
+        self._stats_worker = worker
+        worker.start()
+        self._selection_changed()
+
+    def _fill_table(self, run, means, maxima):
+        if run is not self.state.run:
+            return
         self.table.setRowCount(len(means))
         for c, (mean, mx) in enumerate(zip(means, maxima)):
             for col, value in enumerate((c, float(mean), float(mx))):
@@ -151,8 +161,9 @@ class ChannelsView(QWidget):
                 self.table.setItem(c, col, item)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        self.title.setText(f"{len(means)} channels in {run.manifest['layer']}: choose one")
-        self._selection_changed()
+        if self.channel is None:
+            self.title.setText(f"{len(means)} channels in {run.manifest['layer']}: choose one")
+        self.table_filled.emit()
 
     def _table_clicked(self):
         rows = self.table.selectionModel().selectedRows()

@@ -15,7 +15,7 @@ def test_kernels_channels_patches_and_overlay(qtbot, window, photo_folder):
     grid = neurons.kernels.grid
     assert (grid.n_kernels, grid.kernel_size, grid.layer) == (64, (7, 7), "conv1")
     channels = neurons.channels
-    assert channels.table.rowCount() == 512
+    qtbot.waitUntil(lambda: channels.table.rowCount() == 512, timeout=10_000)
 
     with qtbot.waitSignal(channels.patches_shown, timeout=20_000):
         channels.choose(11)
