@@ -64,15 +64,19 @@ def patch_box(run: Run, index: int, unit: tuple[int, int]) -> tuple[int, int, in
 
 
 def top_patches(run: Run, channel: int, k: int = 9) -> list[Patch]:
-    """The k images where `channel` fires most, best first, with the patch that fired."""
+    """The k images where `channel` fires most, best first, with the patch that fired.
+
+    Ranked by the channel's spatial maximum, then by its spatial mean (saturated ties).
+    """
     _check_channel(run, channel)
     values = np.asarray(run.channel_max[:, channel], np.float32).copy()
     values[~run.done_mask] = -np.inf
     k = min(k, int(run.done_mask.sum()))
     if k <= 0:
         return []
-    top = np.argpartition(-values, k - 1)[:k]
-    top = top[np.lexsort((top, -values[top]))]
+    # ties (saturating activations such as ReLU6) are broken by the channel's mean over the map
+    means = np.asarray(run.features[:, channel], np.float32)
+    top = np.lexsort((np.arange(len(values)), -means, -values))[:k]
     shape = run.manifest["layer_shape"]
     width = shape[2] if len(shape) == 3 else 1
     out = []
@@ -107,5 +111,6 @@ def channel_stats(run: Run) -> tuple[np.ndarray, np.ndarray]:
 def top_channels(run: Run, index: int, n: int = 10) -> list[tuple[int, float]]:
     """The channels that fire most in image `index`: [(channel, spatial max)], strongest first."""
     values = np.asarray(run.channel_max[index], np.float32)
-    order = np.argsort(-values, kind="stable")[:n]
+    means = np.asarray(run.features[index], np.float32)
+    order = np.lexsort((np.arange(len(values)), -means, -values))[:n]
     return [(int(c), float(values[c])) for c in order]

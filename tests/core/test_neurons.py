@@ -129,4 +129,6 @@ def test_channel_statistics(resnet_run):
     np.testing.assert_allclose(maxima, np.asarray(resnet_run.channel_max, np.float64).max(0), rtol=1e-6)
     top = top_channels(resnet_run, 2, 5)
     row = np.asarray(resnet_run.channel_max[2], np.float64)
-    assert [c for c, _ in top] == list(np.argsort(-row, kind="stable")[:5])
+    mean = np.asarray(resnet_run.features[2], np.float64)
+    expected = sorted(range(len(row)), key=lambda c: (-row[c], -mean[c], c))[:5]
+    assert [c for c, _ in top] == expected
