@@ -18,7 +18,9 @@ from .errors import DecodeError
 BACKGROUND = (255, 255, 255)  # behind transparent pixels
 MAX_PIXELS = 100_000_000  # beyond this a header is treated as a decompression bomb
 
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Our own check (in _to_rgb, on the header, before any pixel is decoded) replaces Pillow's, so the
+# message can name the size the header claims.
+Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
@@ -47,7 +49,7 @@ def load_rgb(path: str | os.PathLike, *, draft_size: int | None = None) -> tuple
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DecodeError("too-large", f"{path}: image is too large to decode safely ({exc})") from None
+        raise DecodeError("too-large", f"{path}: not decoded: {exc}") from None
     except UnidentifiedImageError:
         raise DecodeError("unreadable", f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -60,13 +62,15 @@ def _to_rgb(im: Image.Image, draft_size: int | None) -> tuple[Image.Image, tuple
     if getattr(im, "is_animated", False):
         im.seek(0)  # first frame of GIF/APNG/WebP animations
     w, h = im.size
-    if w * h > MAX_PIXELS:
-        raise Image.DecompressionBombError(f"{w}x{h} pixels")
     orientation = im.getexif().get(0x0112, 1)
-    swapped = orientation in (5, 6, 7, 8)
-    original_size = (h, w) if swapped else (w, h)
+    original_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     if draft_size and im.format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
-        im.draft(im.mode, (draft_size, draft_size))
+        im.draft(im.mode, (draft_size, draft_size))  # decode at 1/2, 1/4 or 1/8 scale
+    dw, dh = im.size  # what will actually be decoded
+    if dw * dh > MAX_PIXELS:
+        raise Image.DecompressionBombError(f"its header claims {w}x{h} = {w * h / 1e6:,.0f} million pixels, "
+                                           f"above the limit of {MAX_PIXELS / 1e6:,.0f} million; a damaged file "
+                                           "or a decompression bomb")
     im.load()
     im = ImageOps.exif_transpose(im)
     return _convert(im), original_size

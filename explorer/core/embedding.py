@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .datasets import Dataset
-from .errors import DecodeError, ExplorerError
+from .errors import DatasetError, DecodeError, ExplorerError
 from .layers import LayerGraph, list_layers, make_extractor
 from .models import LoadedModel
 from .progress import Step, Work
@@ -169,6 +169,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
     if resumed and len(pending) == 0:
         if not run.manifest.get("complete"):
             run.save(complete=True)
+        _check_something_embedded(run)
         yield Step(total, total, "already embedded")
         return EmbedResult(run, 0, True, time.perf_counter() - start, str(dev))
 
@@ -211,4 +212,16 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
         del batches  # stops DataLoader workers at once when cancelled
         finished = not (np.asarray(run.state) == 0).any()
         run.save(complete=finished)
+    _check_something_embedded(run)
     return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev))
+
+
+def _check_something_embedded(run: Run) -> None:
+    """A folder where not one image could be read is an error, not an empty map."""
+    counts = run.counts()
+    if counts["embedded"] == 0 and counts["pending"] == 0:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in run.failure_summary().items())
+        first = next(iter(run.failures.values()), ("", ""))[1]
+        raise DatasetError(f"None of the {counts['items']:,} files in {run.manifest['dataset']['root']} could be "
+                           f"read as an image ({kinds}). First problem: {first}. The list is in "
+                           f"{run.path / 'items.csv'}.")

@@ -14,6 +14,7 @@ from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_ASPECT = 8  # longer side / shorter side beyond which the image is cut before resizing
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class Preprocess:
         from torchvision.transforms import functional as F
 
         mode = InterpolationMode(self.interpolation)
+        w, h = img.size
+        if max(w, h) > MAX_ASPECT * min(w, h):
+            # A 100000x4 strip would be resized to 6 million pixels wide before the crop threw
+            # almost all of it away: cut the strip to the part the crop keeps first (plus a margin).
+            left, top, right, bottom = self.input_to_original((0, 0, self.crop, self.crop), (w, h))
+            pad = max(2, min(w, h) // 4)
+            img = img.crop((max(0, left - pad), max(0, top - pad), min(w, right + pad), min(h, bottom + pad)))
         img = F.resize(img, [self.resize], interpolation=mode, antialias=True)
         img = F.center_crop(img, [self.crop, self.crop])
         x = F.pil_to_tensor(img).float().div_(255.0)
