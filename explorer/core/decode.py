@@ -58,19 +58,27 @@ def load_rgb(path: str | os.PathLike, *, draft_size: int | None = None) -> tuple
         raise DecodeError(kind, f"{path}: {'truncated image' if kind == 'truncated' else 'cannot decode'} ({text})") from None
 
 
-def _to_rgb(im: Image.Image, draft_size: int | None) -> tuple[Image.Image, tuple[int, int]]:
-    if getattr(im, "is_animated", False):
-        im.seek(0)  # first frame of GIF/APNG/WebP animations
-    w, h = im.size
-    orientation = im.getexif().get(0x0112, 1)
-    original_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-    if draft_size and im.format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
-        im.draft(im.mode, (draft_size, draft_size))  # decode at 1/2, 1/4 or 1/8 scale
-    dw, dh = im.size  # what will actually be decoded
+def _check_size(im: Image.Image, w: int, h: int) -> None:
+    dw, dh = im.size  # what will actually be decoded (JPEG drafts are smaller)
     if dw * dh > MAX_PIXELS:
         raise Image.DecompressionBombError(f"its header claims {w}x{h} = {w * h / 1e6:,.0f} million pixels, "
                                            f"above the limit of {MAX_PIXELS / 1e6:,.0f} million; a damaged file "
                                            "or a decompression bomb")
+
+
+def _to_rgb(im: Image.Image, draft_size: int | None) -> tuple[Image.Image, tuple[int, int]]:
+    w, h = im.size
+    jpeg = im.format == "JPEG"
+    if not jpeg:
+        _check_size(im, w, h)  # before anything reads pixel data
+    if getattr(im, "is_animated", False):
+        im.seek(0)  # first frame of GIF/APNG/WebP animations
+    orientation = im.getexif().get(0x0112, 1)
+    original_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    if jpeg:
+        if draft_size and im.mode in ("RGB", "L", "CMYK"):
+            im.draft(im.mode, (draft_size, draft_size))  # decode at 1/2, 1/4 or 1/8 scale
+        _check_size(im, w, h)
     im.load()
     im = ImageOps.exif_transpose(im)
     return _convert(im), original_size
