@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -37,4 +38,21 @@ def photo_folder(tmp_path_factory) -> Path:
         img = photo(name)
         img.thumbnail((320, 320))
         img.save(root / label / f"{name}.{'jpg' if i % 2 else 'png'}", quality=92)
+    return root
+
+
+@pytest.fixture(scope="session")
+def crops_folder(tmp_path_factory):
+    """120 small real-photo crops in 3 classes: enough batches to cancel in the middle."""
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("crops")
+    sources = {"cat": data.chelsea(), "coffee": data.coffee(), "space": data.hubble_deep_field()}
+    rng = np.random.default_rng(0)
+    for label, a in sources.items():
+        (root / label).mkdir()
+        h, w = a.shape[:2]
+        for i in range(40):
+            y, x = rng.integers(0, h - 96), rng.integers(0, w - 96)
+            Image.fromarray(a[y:y + 96, x:x + 96]).save(root / label / f"{label}-{i:02d}.png")
     return root

@@ -24,7 +24,7 @@ from .errors import DatasetError, DecodeError, ExplorerError
 from .layers import LayerGraph, list_layers, make_extractor
 from .models import LoadedModel
 from .progress import Step, Work
-from .store import Row, Run, cache_path, open_run
+from .store import Row, Run, cache_donor, cache_path, open_run, remember_cached
 
 POOLING = "mean"  # spatial average; part of the cache key
 
@@ -56,10 +56,16 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ExplorerError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
 
 
+def family_key(model: LoadedModel, layer: str) -> str:
+    """Everything that changes the numbers except the files: model, weights, layer, input, pooling."""
+    parts = {"model": model.name, "weights": model.weights_id, "layer": layer,
+             "preprocess": model.preprocess.to_dict(), "pooling": POOLING, "schema": 1}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
 def run_key(dataset: Dataset, model: LoadedModel, layer: str) -> str:
-    """Everything that changes the numbers: files, model, weights, layer, input, pooling."""
-    parts = {"dataset": dataset.fingerprint(), "model": model.name, "weights": model.weights_id,
-             "layer": layer, "preprocess": model.preprocess.to_dict(), "pooling": POOLING, "schema": 1}
+    """Everything that changes the numbers: files (names, sizes, mtimes) and the family."""
+    parts = {"dataset": dataset.fingerprint(), "family": family_key(model, layer)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -76,6 +82,7 @@ def _manifest(dataset: Dataset, model: LoadedModel, layer_info, graph: LayerGrap
 
     return {
         "dataset": {"root": dataset.root, "classes": dataset.classes},
+        "family": family_key(model, layer_info.name),
         "model": model.name,
         "weights": model.weights_id,
         "layer": layer_info.name,
@@ -115,6 +122,42 @@ class _ImageRows(torch.utils.data.Dataset):
             reason = f"error\t{self.dataset.full_path(i)}: {type(exc).__name__}: {exc}"
         crop = self.preprocess.crop
         return i, torch.zeros(3, crop, crop), reason
+
+
+class AdaptiveForward:
+    """Runs `forward(x, device)` over a batch in chunks that fit the device.
+
+    On an out-of-memory error the chunk is halved and the same rows are tried again;
+    at one image per chunk the work moves to the CPU. `message` says what happened.
+    """
+
+    def __init__(self, forward, device: torch.device, batch_size: int):
+        self.forward = forward
+        self.device = device
+        self.limit = batch_size
+        self.message = ""
+
+    def __call__(self, x: torch.Tensor) -> list:
+        results, i = [], 0
+        while i < len(x):
+            chunk = x[i:i + self.limit]
+            try:
+                results.append(self.forward(chunk, self.device))
+                i += len(chunk)
+            except torch.OutOfMemoryError:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if len(chunk) > 1:
+                    self.limit = max(1, len(chunk) // 2)
+                    self.message = f"{self.device.type.upper()} out of memory: batch {self.limit}"
+                elif self.device.type != "cpu":
+                    self.message = (f"{self.device.type.upper()} out of memory even for one image: "
+                                    "falling back to the CPU")
+                    self.device = torch.device("cpu")
+                    self.limit = max(1, interactive_batch(self.device))
+                else:
+                    raise
+        return results
 
 
 def summarise(out: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,7 +206,14 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
     path = Path(out) if out is not None else cache_path(key)
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
     n_channels = int(np.prod(info.shape)) if len(info.shape) != 3 else info.shape[0]
-    run, resumed = open_run(path, key, _manifest(dataset, model, info, graph), rows, n_channels, overwrite=overwrite)
+    signatures = np.array([(it.size, it.mtime_ns) for it in dataset.items], np.int64).reshape(-1, 2)
+    manifest = _manifest(dataset, model, info, graph)
+    run, resumed = open_run(path, key, manifest, rows, n_channels, overwrite=overwrite, signatures=signatures)
+    if out is None and not resumed and run.counts()["pending"] == len(run):
+        donor = cache_donor(manifest["family"], dataset.root, exclude=path)  # the files changed since
+        if donor is not None:
+            run.copy_rows_from(donor)
+            run.save()
     pending = np.flatnonzero(np.asarray(run.state) == 0)
     total = len(run)
     if resumed and len(pending) == 0:
@@ -176,10 +226,21 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
     done = total - len(pending)
     yield Step(done, total, f"loading {model.name} on {dev}")
     extractor = make_extractor(model.module, layer, graph).to(dev).eval()
-    use_amp = dev.type == "cuda"
     # channels_last is 2-3x faster for convs on CUDA and on oneDNN CPUs alike
     extractor = extractor.to(memory_format=torch.channels_last)
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    on = {"device": dev}
+
+    def forward(xb: torch.Tensor, device: torch.device):
+        if device != on["device"]:  # fell back to the CPU after running out of GPU memory
+            extractor.to(device)
+            on["device"] = device
+        xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        amp = torch.autocast("cuda", dtype=amp_dtype) if device.type == "cuda" else nullcontext()
+        with torch.inference_mode(), amp:
+            return summarise(extractor(xb))
+
+    amp_dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
+    adaptive = AdaptiveForward(forward, dev, batch_size)
     workers = default_workers(dev) if workers is None else workers
     loader = torch.utils.data.DataLoader(
         _ImageRows(dataset, model.preprocess, pending), batch_size=batch_size, shuffle=False,
@@ -192,26 +253,22 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
         for idx, x, reasons in batches:
             idx = idx.numpy()
             bad = [k for k, r in enumerate(reasons) if r]
-            for k in bad:
-                kind, _, reason = reasons[k].partition("\t")
-                run.mark_failed(int(idx[k]), kind, reason)
+            run.mark_failed_many([(int(idx[k]), *reasons[k].split("\t", 1)) for k in bad])
             good = np.array([k for k in range(len(idx)) if not reasons[k]], dtype=np.int64)
             if len(good):
-                xb = x[good] if len(bad) else x
-                xb = xb.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                ctx = torch.autocast("cuda", dtype=amp_dtype) if use_amp else nullcontext()
-                with torch.inference_mode(), ctx:
-                    y = extractor(xb)
-                feats, cmax, carg = summarise(y)
+                parts = adaptive(x[good] if len(bad) else x)
+                feats, cmax, carg = (np.concatenate([p[j] for p in parts]) for j in range(3))
                 run.write_rows(idx[good], feats, cmax, carg)
             computed += len(idx)
             done += len(idx)
             rate = computed / max(time.perf_counter() - t0, 1e-9)
-            yield Step(done, total, f"{rate:,.0f} images/s")
+            yield Step(done, total, f"{rate:,.0f} images/s" + (f" · {adaptive.message}" if adaptive.message else ""))
     finally:
         del batches  # stops DataLoader workers at once when cancelled
         finished = not (np.asarray(run.state) == 0).any()
         run.save(complete=finished)
+        if out is None:
+            remember_cached(run)
     _check_something_embedded(run)
     return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev))
 

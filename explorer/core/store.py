@@ -6,6 +6,7 @@
     channel_max.npy      (n_images, n_channels) float16, each channel's spatial maximum
     channel_argmax.npy   (n_images, n_channels) int32, where it is: y * width + x
     state.npy            (n_images,) uint8: 0 pending, 1 done, 2 failed
+    signatures.npy       (n_images, 2) int64: file size and mtime (ns) when embedded
     failures.jsonl       one line per failed row (append-only), so reasons survive a crash
 
 Rows are marked done in state.npy only after their numbers were flushed to disk,
@@ -29,7 +30,7 @@ from .errors import RunFolderError
 
 SCHEMA_VERSION = 1
 PENDING, DONE, FAILED = 0, 1, 2
-ARRAYS = ("features.npy", "channel_max.npy", "channel_argmax.npy", "state.npy")
+ARRAYS = ("features.npy", "channel_max.npy", "channel_argmax.npy", "state.npy", "signatures.npy")
 OUR_FILES = {"manifest.json", "items.csv", "failures.jsonl", *ARRAYS}
 FP16_MAX = float(np.finfo(np.float16).max)
 
@@ -64,10 +65,12 @@ class Run:
         self.path = Path(path)
         self.manifest = manifest
         self.rows = rows
-        self.features = np.load(self.path / "features.npy", mmap_mode=mode)
-        self.channel_max = np.load(self.path / "channel_max.npy", mmap_mode=mode)
-        self.channel_argmax = np.load(self.path / "channel_argmax.npy", mmap_mode=mode)
-        self.state = np.load(self.path / "state.npy", mmap_mode=mode)
+        self.features = _open_array(self.path / "features.npy", mode)
+        self.channel_max = _open_array(self.path / "channel_max.npy", mode)
+        self.channel_argmax = _open_array(self.path / "channel_argmax.npy", mode)
+        self.state = _open_array(self.path / "state.npy", mode)
+        sig = self.path / "signatures.npy"
+        self.signatures = np.load(sig) if sig.exists() else None
         self.failures = _read_failures(self.path / "failures.jsonl")
         n = len(rows)
         if self.state.shape != (n,) or self.features.shape[0] != n or self.channel_max.shape != self.features.shape \
@@ -125,13 +128,45 @@ class Run:
         self.state.flush()
 
     def mark_failed(self, index: int, status: str, reason: str) -> None:
+        self.mark_failed_many([(index, status, reason)])
+
+    def mark_failed_many(self, failures: list[tuple[int, str, str]]) -> None:
+        if not failures:
+            return
         with open(self.path / "failures.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"index": int(index), "status": status, "reason": reason}) + "\n")
+            for index, status, reason in failures:
+                f.write(json.dumps({"index": int(index), "status": status, "reason": reason}) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        self.failures[int(index)] = (status, reason)
-        self.state[index] = FAILED
+        for index, status, reason in failures:
+            self.failures[int(index)] = (status, reason)
+            self.state[index] = FAILED
         self.state.flush()
+
+    def copy_rows_from(self, donor: "Run") -> int:
+        """Take over every row of `donor` whose file is unchanged (same path, size and mtime).
+
+        Used when files were added, removed or changed since the donor run: only the rest
+        is computed again. Returns the number of rows taken over.
+        """
+        if donor.signatures is None or self.signatures is None:
+            return 0
+        known = {}
+        donor_state = np.asarray(donor.state)
+        for row in donor.rows:
+            if donor_state[row.index] != PENDING:
+                size, mtime = donor.signatures[row.index]
+                known[(row.path, int(size), int(mtime))] = row.index
+        pairs = [(row.index, known[k]) for row in self.rows
+                 if (k := (row.path, int(self.signatures[row.index][0]), int(self.signatures[row.index][1]))) in known]
+        done = np.array([(t, d) for t, d in pairs if donor_state[d] == DONE], np.int64).reshape(-1, 2)
+        for start in range(0, len(done), 4096):
+            t, d = done[start:start + 4096, 0], done[start:start + 4096, 1]
+            self.write_rows(t, np.asarray(donor.features[d]), np.asarray(donor.channel_max[d]),
+                            np.asarray(donor.channel_argmax[d]))
+        self.mark_failed_many([(t, *donor.failures.get(d, ("failed", "unknown reason")))
+                               for t, d in pairs if donor_state[d] == FAILED])
+        return len(pairs)
 
     def save(self, *, complete: bool | None = None) -> None:
         """Write items.csv and the manifest (counts, timestamps) atomically."""
@@ -154,6 +189,16 @@ class Run:
             status = self.failures.get(int(i), ("failed", ""))[0]
             out[status] = out.get(status, 0) + 1
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _open_array(path: Path, mode: str) -> np.memmap:
+    # numpy's "r+" silently zero-extends a file that is too short, so a truncated array would
+    # pass for finished rows of zeros; opening read-only first raises on it instead.
+    array = np.load(path, mmap_mode="r")
+    if mode == "r":
+        return array
+    del array
+    return np.load(path, mmap_mode=mode)
 
 
 def _csv_text(lines) -> str:
@@ -204,8 +249,9 @@ def load_run(path: str | os.PathLike, *, writable: bool = False) -> Run:
         raise RunFolderError(f"{path}: the run folder is damaged ({exc}); embed again with --overwrite.") from None
 
 
-def create_run(path: Path, manifest: dict, rows: list[Row], n_channels: int) -> Run:
-    """A fresh run folder with all rows pending."""
+def create_run(path: Path, manifest: dict, rows: list[Row], n_channels: int,
+               signatures: np.ndarray | None = None) -> Run:
+    """A fresh run folder with all rows pending; signatures: (n, 2) file size and mtime."""
     path.mkdir(parents=True, exist_ok=True)
     for name in OUR_FILES:
         if (path / name).exists():
@@ -215,6 +261,8 @@ def create_run(path: Path, manifest: dict, rows: list[Row], n_channels: int) -> 
                         ("channel_argmax.npy", np.int32)):
         np.lib.format.open_memmap(path / name, mode="w+", dtype=dtype, shape=(n, n_channels)).flush()
     np.lib.format.open_memmap(path / "state.npy", mode="w+", dtype=np.uint8, shape=(n,)).flush()
+    if signatures is not None:
+        np.save(path / "signatures.npy", np.asarray(signatures, np.int64).reshape(n, 2))
     (path / "failures.jsonl").touch()
     manifest = dict(manifest, schema_version=SCHEMA_VERSION, created=_now(), complete=False)
     run = Run(path, manifest, rows, "r+")
@@ -223,11 +271,13 @@ def create_run(path: Path, manifest: dict, rows: list[Row], n_channels: int) -> 
 
 
 def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row], n_channels: int,
-             *, overwrite: bool = False) -> tuple[Run, bool]:
+             *, overwrite: bool = False, signatures: np.ndarray | None = None) -> tuple[Run, bool]:
     """Resume the run at `path` if it holds the same inputs (same key), else start it.
 
-    Returns (run, resumed). A folder holding a different run is only replaced with
-    overwrite=True; a folder holding anything that is not ours is never touched.
+    Returns (run, resumed). A run of the same model, layer and dataset folder whose files
+    changed is updated: unchanged rows are taken over, only the rest is pending. A folder
+    holding a different run is only replaced with overwrite=True; a folder holding
+    anything that is not ours is never touched.
     """
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
@@ -239,6 +289,8 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
             run = None
         if run is not None and run.key == key and run.features.shape == (len(rows), n_channels):
             return run, True
+        if run is not None and _same_family(run.manifest, manifest) and run.features.shape[1] == n_channels:
+            return _update_in_place(path, run, dict(manifest, key=key), rows, n_channels, signatures), False
         if run is not None and not overwrite:
             m = run.manifest
             raise RunFolderError(
@@ -254,7 +306,33 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
             if p.name in OUR_FILES or p.name.endswith(".tmp") or p.name.startswith("projection-"):
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
     manifest = dict(manifest, key=key)
-    return create_run(path, manifest, rows, n_channels), False
+    return create_run(path, manifest, rows, n_channels, signatures), False
+
+
+def _same_family(old: dict, new: dict) -> bool:
+    """Same model, weights, layer, preprocessing and folder: only the files differ."""
+    return bool(old.get("family")) and old.get("family") == new.get("family") \
+        and old.get("dataset", {}).get("root") == new.get("dataset", {}).get("root")
+
+
+def _update_in_place(path: Path, old: Run, manifest: dict, rows: list[Row], n_channels: int,
+                     signatures) -> Run:
+    """Build the updated run beside the old one, take over its unchanged rows, then swap."""
+    staging = path.with_name(path.name + ".updating")
+    if staging.exists():
+        shutil.rmtree(staging)
+    new = create_run(staging, manifest, rows, n_channels, signatures)
+    new.copy_rows_from(old)
+    new.save()
+    del old, new  # close the memory maps before the files move
+    for p in path.iterdir():  # the old run's files, and its maps of the old file list
+        if p.name in OUR_FILES or p.name.startswith("projection-"):
+            p.unlink()
+    for name in sorted(OUR_FILES - {"manifest.json"}) + ["manifest.json"]:  # the manifest last
+        if (staging / name).exists():
+            os.replace(staging / name, path / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    return load_run(path, writable=True)
 
 
 def cache_root() -> Path:
@@ -269,3 +347,34 @@ def cache_root() -> Path:
 
 def cache_path(key: str) -> Path:
     return cache_root() / "runs" / key[:24]
+
+
+def _families_path() -> Path:
+    return cache_root() / "families.json"
+
+
+def remember_cached(run: Run) -> None:
+    """Note the newest cached run per (family, folder): the donor when its files change."""
+    family = run.manifest.get("family")
+    if not family:
+        return
+    try:
+        index = json.loads(_families_path().read_text())
+    except (OSError, ValueError):
+        index = {}
+    index[f"{family}:{run.manifest['dataset']['root']}"] = run.path.name
+    try:
+        write_atomic(_families_path(), json.dumps(index))
+    except OSError:
+        pass  # the index only saves time
+
+
+def cache_donor(family: str, root: str, exclude: Path | None = None) -> Run | None:
+    try:
+        name = json.loads(_families_path().read_text()).get(f"{family}:{root}")
+        if not name or (exclude is not None and Path(exclude).name == name):
+            return None
+        run = load_run(cache_root() / "runs" / name)
+    except (OSError, ValueError, RunFolderError):
+        return None
+    return run if run.manifest.get("family") == family else None
