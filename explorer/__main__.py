@@ -5,10 +5,26 @@ from __future__ import annotations
 import sys
 
 
+import time
+
+_T0 = time.perf_counter()  # cold-start timings are measured from here
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--self-test":
+        import argparse
+
+        from .selftest import run_self_test
+
+        p = argparse.ArgumentParser(prog="explorer --self-test")
+        p.add_argument("--self-test", action="store_true")
+        p.add_argument("--report", default=None, help="where to write the JSON report")
+        p.add_argument("--screenshot", default=None, help="where to write the window PNG")
+        args = p.parse_args(argv)
+        return run_self_test(args.report, args.screenshot, _T0)
     from .cli import build_parser, main as cli_main
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command not in (None, "gui"):
         return cli_main(argv)
@@ -20,4 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # DataLoader workers in a frozen (PyInstaller) bundle
     sys.exit(main())

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-import torch
+from typing import TYPE_CHECKING
+
 from PIL import Image
+
+if TYPE_CHECKING:  # torch is imported lazily: the app's window appears before it loads
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

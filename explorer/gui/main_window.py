@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..resources import resource_path
 from .controls import ControlsPanel
 from .gallery_view import GalleryView
 from .job_bar import JobBar
@@ -23,7 +24,6 @@ from .scatter_view import ScatterView
 from .state import ExplorerState
 from .thumbnails import ThumbnailCache
 
-ICON = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "icons", "explorer.svg")
 MAX_RECENT = 8
 
 
@@ -34,8 +34,9 @@ class MainWindow(QMainWindow):
     def __init__(self, state: ExplorerState | None = None, *, remember: bool = True):
         super().__init__()
         self.setWindowTitle("CNN Feature Explorer")
-        if os.path.exists(ICON):
-            self.setWindowIcon(QIcon(ICON))
+        icon = resource_path("icons", "explorer.svg")
+        if icon.exists():
+            self.setWindowIcon(QIcon(str(icon)))
         self.state = state or ExplorerState(self)
         self.remember = remember
         self.settings = QSettings("cnn-feature-explorer", "explorer")
