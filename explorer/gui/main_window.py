@@ -214,6 +214,20 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event):
         self.open_dataset(event.mimeData().urls()[0].toLocalFile())
 
+    def refresh_model_statuses(self):
+        """Weights status per zoo model (bundled / cached / downloadable), from a worker thread."""
+        from superqt.utils import create_worker
+
+        def statuses():
+            from ..core.models import list_models
+
+            return {m.name: m.weights for m in list_models()}
+
+        worker = create_worker(statuses, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(self.controls.set_model_statuses)
+        self._status_worker = worker
+        worker.start()
+
     # --- the pipeline -----------------------------------------------------------------------------
     def start_pipeline(self):
         s = self.state
@@ -263,6 +277,7 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f"Device: {device}")
         self.controls.refresh()
         self.neurons.set_model(prepared)
+        self.refresh_model_statuses()  # torch is loaded by now: this costs milliseconds
         if self._finish_when_described:
             self._finish_when_described = False
             self._finished()

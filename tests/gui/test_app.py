@@ -197,3 +197,46 @@ def test_skipped_files_are_summarised(qtbot, window, photo_folder, tmp_path):
     table = dialog.findChild(QTableWidget)
     assert table.rowCount() == 1 and table.item(0, 0).text() == "things/broken.png"
     dialog.close()
+
+
+def test_model_statuses_drop_and_remembered_settings(qtbot, photo_folder, tmp_path, monkeypatch):
+    from PySide6.QtCore import QMimeData, QPointF, QSettings, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from explorer.gui.main_window import MainWindow
+
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    win = MainWindow(remember=True)
+    qtbot.addWidget(win)
+    win.show()
+    started = []
+    monkeypatch.setattr(win, "start_pipeline", lambda: started.append(win.state.dataset))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo_folder))])
+    win.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier))
+    assert started == [str(photo_folder)]
+    assert win.recent_menu.actions()[0].text() == str(photo_folder)
+    win.state.update_settings(model="resnet18", layer="layer3.1.add")
+    with qtbot.waitSignal(win.controls.model_combo.model().dataChanged, timeout=30_000):
+        win.refresh_model_statuses()
+    texts = [win.controls.model_combo.itemText(i) for i in range(win.controls.model_combo.count())]
+    assert "efficientnet_lite0  (bundled)" in texts
+    win.close()
+
+    again = MainWindow(remember=True)
+    qtbot.addWidget(again)
+    assert (again.state.dataset, again.state.model, again.state.layer) == (str(photo_folder), "resnet18",
+                                                                           "layer3.1.add")
+
+
+def test_thumbnails_mode_draws_images_at_their_positions(qtbot, window, photo_folder):
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    window.controls.thumbs_box.setChecked(True)
+    assert len(window.scatter._thumb_items) == 8
+    qtbot.waitUntil(lambda: all(not item.pixmap().isNull() for item in window.scatter._thumb_items.values()),
+                    timeout=10_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(SHOTS / "app-thumbnails.png"))
