@@ -27,5 +27,5 @@ Description: See what a convolutional network has learned about your images
  neighbours, maximally activating patches and first-layer kernels. Works offline; uses an
  NVIDIA GPU when one is present.
 CONTROL
-dpkg-deb --root-owner-group --build "$STAGE" "$OUT/cnn-feature-explorer_${VERSION}_amd64.deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip --build "$STAGE" "$OUT/cnn-feature-explorer_${VERSION}_amd64.deb" >/dev/null
 echo "$OUT/cnn-feature-explorer_${VERSION}_amd64.deb"
