@@ -5,6 +5,7 @@ Controls only emit what the user asked for; the main window turns that into jobs
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
@@ -43,9 +44,11 @@ class LegendView(QListWidget):
         self._syncing = True
         self.clear()
         codes = self.state.label_codes
+        k = len(self.state.classes)
+        counts = np.bincount(np.where(codes < 0, k, codes), minlength=k + 1)  # one pass, any class count
         for code, name in enumerate(self.state.classes):
-            self._add(code, name, int((codes == code).sum()), class_colour(code))
-        unlabelled = int((codes < 0).sum())
+            self._add(code, name, int(counts[code]), class_colour(code))
+        unlabelled = int(counts[k])
         if unlabelled:
             self._add(-1, "no label", unlabelled, UNLABELLED)
         self._syncing = False
