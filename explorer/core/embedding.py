@@ -124,6 +124,59 @@ class _ImageRows(torch.utils.data.Dataset):
         return i, torch.zeros(3, crop, crop), reason
 
 
+class _Prefetch:
+    """Decodes the next batch on a thread while the network runs on this one.
+
+    Without worker processes (the default on two cores, where they would fight the forward
+    pass for the CPU) this still overlaps decoding with the forward pass: PIL and torch both
+    release the GIL while they work.
+    """
+
+    def __init__(self, loader, depth: int = 2):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(loader,), daemon=True)
+        self._thread.start()
+
+    def _fill(self, loader):
+        try:
+            for batch in loader:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(("batch", batch), timeout=0.1)
+                        break
+                    except Exception:  # queue.Full: the consumer is busy
+                        continue
+                if self._stop.is_set():
+                    return
+            self._queue.put(("end", None))
+        except BaseException as exc:  # surface decode-loop errors in the consumer
+            self._queue.put(("error", exc))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        kind, value = self._queue.get()
+        if kind == "batch":
+            return value
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)  # unblock a waiting producer
+            except Exception:
+                pass
+            self._thread.join(timeout=0.05)
+
+
 class AdaptiveForward:
     """Runs `forward(x, device)` over a batch in chunks that fit the device.
 
@@ -248,7 +301,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
         prefetch_factor=4 if workers > 0 else None)
     computed = 0
     t0 = time.perf_counter()
-    batches = iter(loader)
+    batches = iter(loader) if workers > 0 else _Prefetch(loader)
     try:
         for idx, x, reasons in batches:
             idx = idx.numpy()
@@ -264,6 +317,8 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
             rate = computed / max(time.perf_counter() - t0, 1e-9)
             yield Step(done, total, f"{rate:,.0f} images/s" + (f" · {adaptive.message}" if adaptive.message else ""))
     finally:
+        if isinstance(batches, _Prefetch):
+            batches.close()
         del batches  # stops DataLoader workers at once when cancelled
         finished = not (np.asarray(run.state) == 0).any()
         run.save(complete=finished)

@@ -16,12 +16,14 @@ from explorer.core.store import load_run
 
 
 def reference(name, layer, folder):
-    """Features the textbook way: torchvision's preset transforms + create_feature_extractor."""
+    """Features the textbook way: torchvision's model and create_feature_extractor on the same
+    preprocessed images (the preprocessing itself is checked against torchvision's presets, to
+    one grey level, in test_preprocess.py)."""
     torch.manual_seed(0)
     model = torchvision.models.get_model(name, weights=None).eval()
-    state = load_model(name, "random").module.state_dict()
-    model.load_state_dict(state)
-    transform = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+    loaded = load_model(name, "random")
+    model.load_state_dict(loaded.module.state_dict())
+    transform = loaded.preprocess
     paths = sorted(p for p in folder.rglob("*") if p.is_file())
     x = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths])
     with torch.no_grad():

@@ -54,7 +54,7 @@ def test_top_patches_equal_brute_force_recomputation(resnet_run, photo_folder):
     torch.manual_seed(0)
     model = torchvision.models.resnet18(weights=None).eval()
     model.load_state_dict(load_model("resnet18", "random").module.state_dict())
-    transform = torchvision.models.ResNet18_Weights.DEFAULT.transforms()
+    transform = load_model("resnet18", "random").preprocess  # = torchvision's preset, see test_preprocess
     x = torch.stack([transform(Image.open(photo_folder / r.path).convert("RGB")) for r in run.rows])
     with torch.no_grad():
         maps = create_feature_extractor(model, {"layer2.1.add": "o"})(x)["o"]  # (8, 128, 28, 28)

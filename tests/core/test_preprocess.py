@@ -16,7 +16,10 @@ def test_matches_torchvision_weights_transforms():
     for name in ("resnet18", "googlenet"):
         ours = load_model(name, "random").preprocess(img)
         theirs = torchvision.models.get_model_weights(name).DEFAULT.transforms()(img)
-        torch.testing.assert_close(ours, theirs)
+        # identical pixels up to one grey level of rounding, in a handful of places
+        one_level = 1 / 255 / 0.224 + 1e-5
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=one_level)
+        assert (ours - theirs).abs().mean() < 1e-3 * one_level
 
 
 def test_box_in_input_maps_back_onto_the_original():
@@ -36,6 +39,15 @@ def test_box_in_input_maps_back_onto_the_original():
         assert abs(left - marker[0]) <= px + 1 and abs(right - marker[0] - m) <= px + 1, (w, h, box)
         assert abs(top - marker[1]) <= px + 1 and abs(bottom - marker[1] - m) <= px + 1, (w, h, box)
     assert pre.input_to_original((0, 0, 56, 56), (300, 200)) == (62, 12, 238, 188)  # 96x64 resized, crop offset (20, 4), scale 0.32
+
+
+def test_extreme_strips_and_tiny_images():
+    pre = Preprocess(resize=256, crop=224)
+    a = np.zeros((4, 3000, 3), np.uint8)
+    a[:, 1495:1505] = 255  # a white bar in the middle of a 3000x4 strip
+    x = pre(Image.fromarray(a))
+    assert x.shape == (3, 224, 224) and x[0].max() > 1.0  # the bar is in the crop
+    assert pre(Image.new("RGB", (1, 1), (255, 0, 0))).shape == (3, 224, 224)
 
 
 def test_image_size_override_keeps_ratio():
