@@ -145,3 +145,27 @@ def test_untraceable_model_falls_back_to_hooks():
     assert graph["conv"].shape == (4, 30, 30) and graph["head"].shape == (2,)
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(make_extractor(model, "conv", graph)(x), model.conv(x))
+
+
+@pytest.mark.parametrize("name,layers", [
+    ("resnet18", ["layer2.1.add", "layer1.0.bn1", "layer3.0.conv2", "fc"]),
+    ("mobilenet_v2", ["features.5", "features.18"]),
+    ("efficientnet_lite0", ["bn2", "blocks.2.0.bn1", "blocks.1.0.conv_pw"]),
+])
+def test_folding_batch_norms_keeps_layer_values_and_the_model(name, layers):
+    """Extractors fold BN into convs for speed: same values, and the model is untouched."""
+    from explorer.core.layers import _tracer_kwargs
+    from explorer.core.models import load_model
+
+    model = load_model(name, "random").module.eval()
+    with torch.no_grad():  # give the batch norms non-trivial statistics
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(2, 3, 96, 96)
+    for layer in layers:
+        reference = create_feature_extractor(model, {layer: "o"}, tracer_kwargs=_tracer_kwargs())(x)["o"]
+        ours = make_extractor(model, layer)(x)
+        torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
