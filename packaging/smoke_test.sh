@@ -10,13 +10,13 @@ BUILD=1
 [ "${1:-}" = "--no-build" ] && { BUILD=0; shift; }
 DIST=${1:-dist}
 [ "$BUILD" = 1 ] && bash packaging/build.sh
-APP="$DIST/cnn-feature-explorer/cnn-feature-explorer"
+APP="$(cd "$DIST" && pwd)/cnn-feature-explorer/cnn-feature-explorer"
 [ -x "$APP" ] || { echo "no bundle at $APP"; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 START=$(date +%s.%N)
 ( cd "$WORK" && env -i HOME="$WORK/home" PATH=/usr/bin:/bin QT_QPA_PLATFORM=offscreen \
-    "$OLDPWD/$APP" --self-test --report "$WORK/report.json" --screenshot "$WORK/window.png" ) > "$WORK/out.txt" 2>&1 \
+    "$APP" --self-test --report "$WORK/report.json" --screenshot "$WORK/window.png" ) > "$WORK/out.txt" 2>&1 \
   || { cat "$WORK/out.txt"; echo "SELF-TEST FAILED"; exit 1; }
 END=$(date +%s.%N)
 python3 - "$WORK/report.json" "$WORK/window.png" <<'PY'
