@@ -11,7 +11,6 @@ Padding ops shift `start`; merges take the union of windows; anything pooled to
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 
 import torch

@@ -18,7 +18,6 @@ from explorer.core.datasets import open_dataset
 from explorer.core.embedding import embed_dataset, resolve_device
 from explorer.core.layers import list_layers, make_extractor
 from explorer.core.models import load_model
-from explorer.core.progress import run_to_end
 
 
 def make_photos(root: Path, n: int) -> None:

@@ -80,7 +80,7 @@ def test_patch_boxes_equal_receptive_field_arithmetic_for_vgg16(tmp_path):
 
     def textbook(layer_index, u):
         j, r, start = 1, 1, 0.5  # pixel-centre coordinates
-        for kind, k, s, p in layers[:layer_index + 1]:
+        for _kind, k, s, p in layers[:layer_index + 1]:
             r, start, j = r + (k - 1) * j, start + ((k - 1) / 2 - p) * j, j * s
         centre = start + u * j
         return centre - r / 2, centre + r / 2  # [lo, hi) in pixel edges

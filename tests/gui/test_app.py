@@ -4,8 +4,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 
 from explorer.core.neighbours import NeighbourIndex
