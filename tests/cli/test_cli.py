@@ -122,3 +122,15 @@ def test_gui_screenshot_command(tmp_path, photo_folder):
     assert img.size[0] >= 800 and img.size[1] >= 500
     colours = np.asarray(img.convert("RGB").resize((64, 64))).reshape(-1, 3)
     assert len(np.unique(colours, axis=0)) > 20  # a drawn window, not a blank
+
+
+def test_cached_run_is_found_without_loading_the_model(capsys, photo_folder, monkeypatch):
+    args = ["embed", str(photo_folder), "--model", "alexnet", "--weights", "random", "--image-size", "64"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    import explorer.core.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "prepare", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded")))
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert "already complete, reused" in second and second.split(":")[0] == first.split(":")[0]
