@@ -8,6 +8,14 @@ import sys
 def run_app(dataset: str | None = None, model: str | None = None, layer: str | None = None,
             projection: str | None = None, weights: str | None = None, screenshot: str | None = None) -> int:
     """Open the main window and run the pipeline; with `screenshot`, save the window and exit."""
+    import os
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        print("No display to open the window on. On a server, 'explorer demo' runs the pipeline in the "
+              "terminal and 'explorer embed/project/neighbours' do the rest; to render the window "
+              "headless, set QT_QPA_PLATFORM=offscreen (with --screenshot PATH).", file=sys.stderr)
+        return 2
     import pyqtgraph as pg
     from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication

@@ -134,3 +134,11 @@ def test_cached_run_is_found_without_loading_the_model(capsys, photo_folder, mon
     assert main(args) == 0
     second = capsys.readouterr().out
     assert "already complete, reused" in second and second.split(":")[0] == first.split(":")[0]
+
+
+def test_app_without_a_display_says_what_to_do():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "explorer"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "explorer demo" in proc.stderr and "Traceback" not in proc.stderr
