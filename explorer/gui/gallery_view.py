@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSpinBox,
                                QVBoxLayout, QWidget)
 from superqt.utils import create_worker
@@ -50,7 +50,6 @@ class GalleryView(QWidget):
         self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.list.setMovement(QListWidget.Movement.Static)
         self.list.setWordWrap(True)
-        self.list.setUniformItemSizes(True)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Neighbours"))
@@ -155,9 +154,14 @@ class GalleryView(QWidget):
         item.setData(Qt.ItemDataRole.UserRole, index)
         item.setToolTip(self.state.describe(index))
         pix = self.thumbs.pixmap(index)
-        if pix is not None:
-            item.setIcon(pix)
+        item.setIcon(pix if pix is not None else self._placeholder())  # full-size from the start
         self.list.addItem(item)
+
+    def _placeholder(self) -> QPixmap:
+        if not hasattr(self, "_blank"):
+            self._blank = QPixmap(THUMB, THUMB)
+            self._blank.fill(QColor(235, 235, 235))
+        return self._blank
 
     def _set_preview(self, i: int):
         pix = self.previews.pixmap(i)
