@@ -12,8 +12,11 @@ def layer_output(extractor, preprocess: Preprocess, image: Image.Image) -> np.nd
     """The layer's output for one image: (C, H, W) float32 (or (C,) for 1-D layers)."""
     import torch
 
-    with torch.inference_mode():
-        out = extractor(preprocess(image)[None])
+    from .layers import MODEL_LOCK
+
+    x = preprocess(image)[None]
+    with torch.inference_mode(), MODEL_LOCK:
+        out = extractor(x)
     return out[0].float().cpu().numpy()
 
 

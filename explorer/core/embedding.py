@@ -21,7 +21,7 @@ import torch
 
 from .datasets import Dataset
 from .errors import DatasetError, DecodeError, ExplorerError
-from .layers import LayerGraph, list_layers, make_extractor
+from .layers import MODEL_LOCK, LayerGraph, list_layers, make_extractor
 from .models import LoadedModel
 from .progress import Step, Work
 from .store import Row, Run, cache_donor, cache_path, open_run, remember_cached
@@ -289,7 +289,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
             on["device"] = device
         xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         amp = torch.autocast("cuda", dtype=amp_dtype) if device.type == "cuda" else nullcontext()
-        with torch.inference_mode(), amp:
+        with torch.inference_mode(), amp, MODEL_LOCK:
             return summarise(extractor(xb))
 
     amp_dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16

@@ -14,6 +14,7 @@ a unit but do not widen its local window, so they are left out of the union.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -70,6 +71,11 @@ class LayerGraph:
         return (spatial or self.layers)[-1].name
 
 
+# torch.fx patches torch.nn.Module.__call__ for the whole process while it traces, so a forward pass
+# on another thread during a trace goes through the tracer. Tracing and forward passes take this lock.
+MODEL_LOCK = threading.RLock()
+
+
 def _tracer_kwargs() -> dict:
     """torchvision's defaults plus timm's opaque modules, so names match create_feature_extractor."""
     from torchvision.models.feature_extraction import _set_default_tracer_kwargs
@@ -97,14 +103,15 @@ def _trace(module: nn.Module) -> tuple[fx.GraphModule, dict[fx.Node, str]]:
 def list_layers(module: nn.Module, input_size: int) -> LayerGraph:
     """Every selectable layer with its output shape and receptive field."""
     module = module.eval()
-    try:
-        gm, names = _trace(module)
-    except Exception:
-        return _hooked_layers(module, input_size)
-    from torch.fx.passes.shape_prop import ShapeProp
+    with MODEL_LOCK:
+        try:
+            gm, names = _trace(module)
+        except Exception:
+            return _hooked_layers(module, input_size)
+        from torch.fx.passes.shape_prop import ShapeProp
 
-    with torch.no_grad():
-        ShapeProp(gm).propagate(torch.zeros(1, 3, input_size, input_size))
+        with torch.no_grad():
+            ShapeProp(gm).propagate(torch.zeros(1, 3, input_size, input_size))
     fields = rf.propagate(gm)
     layers = []
     for node in gm.graph.nodes:
@@ -131,7 +138,7 @@ def _hooked_layers(module: nn.Module, input_size: int) -> LayerGraph:
                     shapes[name] = tuple(int(s) for s in out.shape[1:])
             handles.append(m.register_forward_hook(hook))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), MODEL_LOCK:
             module(torch.zeros(1, 3, input_size, input_size))
     finally:
         for h in handles:
@@ -190,8 +197,9 @@ def make_extractor(module: nn.Module, layer: str, graph: LayerGraph | None = Non
     from torchvision.models.feature_extraction import create_feature_extractor
 
     try:
-        extractor = create_feature_extractor(module.eval(), return_nodes={layer: "out"},
-                                             tracer_kwargs=_tracer_kwargs())
+        with MODEL_LOCK:
+            extractor = create_feature_extractor(module.eval(), return_nodes={layer: "out"},
+                                                 tracer_kwargs=_tracer_kwargs())
     except Exception:
         if layer in dict(module.named_modules()):
             return _HookTap(module.eval(), layer)

@@ -279,10 +279,12 @@ class NeuronViews(QTabWidget):
             from ..core.images import load_item
             from ..core.layers import make_extractor
 
-            if self._extractor is None or self._extractor[0] != layer:
-                self._extractor = (layer, make_extractor(model.module, layer, graph).eval())
+            cached = self._extractor  # one read: another overlay worker may replace it meanwhile
+            if cached is None or cached[0] != (id(model), layer):
+                cached = ((id(model), layer), make_extractor(model.module, layer, graph).eval())
+                self._extractor = cached
             image = load_item(run, index)
-            out = layer_output(self._extractor[1], model.preprocess, image)
+            out = layer_output(cached[1], model.preprocess, image)
             if out.ndim != 3:
                 return index, channel, None
             return index, channel, overlay(image, out[channel], model.preprocess)
