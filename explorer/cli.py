@@ -199,6 +199,26 @@ def cmd_patches(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    from .core.store import cache_root, cached_runs, clear_cache
+
+    if args.clear:
+        n, freed = clear_cache()
+        print(f"removed {n} cached runs ({freed / 1e6:,.1f} MB) from {cache_root()}")
+        return 0
+    runs = cached_runs()
+    total = sum(r.size_bytes for r in runs)
+    print(f"{cache_root()}: {len(runs)} runs, {total / 1e6:,.1f} MB (explorer cache --clear removes them)")
+    for r in runs:
+        m = r.manifest or {}
+        state = "damaged" if r.manifest is None else ("complete" if m.get("complete") else "partial")
+        counts = m.get("counts", {})
+        print(f"  {r.path.name}  {r.size_bytes / 1e6:8.1f} MB  {state:<8} {m.get('updated', '?'):<24} "
+              f"{m.get('model', '?')}/{m.get('layer', '?')}  {counts.get('embedded', '?')} images  "
+              f"{m.get('dataset', {}).get('root', '?')}")
+    return 0
+
+
 def cmd_export(args) -> int:
     import numpy as np
 
@@ -317,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, metavar="DIR")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_patches)
+
+    sp = sub.add_parser("cache", help="list the runs the app cached (size, dataset, model, layer), or clear them")
+    sp.add_argument("--clear", action="store_true", help="delete every cached run")
+    sp.set_defaults(func=cmd_cache)
 
     sp = sub.add_parser("export", help="write a run as TensorBoard projector TSVs and/or a CSV")
     sp.add_argument("run_dir")

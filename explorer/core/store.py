@@ -378,3 +378,36 @@ def cache_donor(family: str, root: str, exclude: Path | None = None) -> Run | No
     except (OSError, ValueError, RunFolderError):
         return None
     return run if run.manifest.get("family") == family else None
+
+
+@dataclass
+class CachedRun:
+    path: Path
+    manifest: dict | None  # None: damaged
+    size_bytes: int
+
+
+def cached_runs() -> list[CachedRun]:
+    """Every run folder in the cache with its manifest and size on disk, newest first."""
+    root = cache_root() / "runs"
+    out = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if not folder.is_dir():
+            continue
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            manifest = None
+        out.append(CachedRun(folder, manifest, size))
+    return sorted(out, key=lambda r: (r.manifest or {}).get("updated", ""), reverse=True)
+
+
+def clear_cache() -> tuple[int, int]:
+    """Delete every cached run and the indexes; returns (runs removed, bytes freed)."""
+    runs = cached_runs()
+    for run in runs:
+        shutil.rmtree(run.path, ignore_errors=True)
+    for index in ("requests.json", "families.json"):
+        (cache_root() / index).unlink(missing_ok=True)
+    return len(runs), sum(r.size_bytes for r in runs)

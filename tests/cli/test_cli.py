@@ -142,3 +142,14 @@ def test_app_without_a_display_says_what_to_do():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     proc = subprocess.run([sys.executable, "-m", "explorer"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "explorer demo" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cache_listing_and_clearing(capsys, photo_folder):
+    assert main(["embed", str(photo_folder), "--model", "alexnet", "--weights", "random", "--image-size", "64"]) == 0
+    capsys.readouterr()
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert "1 runs" in out and "alexnet/avgpool" in out and "complete" in out and "8 images" in out
+    assert main(["cache", "--clear"]) == 0
+    assert "removed 1 cached runs" in capsys.readouterr().out
+    assert main(["cache"]) == 0 and "0 runs" in capsys.readouterr().out
