@@ -56,14 +56,6 @@ def list_models() -> list[ModelStatus]:
     return out
 
 
-def weights_status(name: str) -> str:
-    if name == DEFAULT_MODEL:
-        return "bundled"
-    if name in TORCHVISION_MODELS:
-        return "cached" if _torchvision_cache_path(name).exists() else "downloadable"
-    return "hub" if name.startswith(TIMM_PREFIX) else "unknown"
-
-
 def load_model(name: str, weights: str | os.PathLike | None = None, *,
                image_size: int | None = None) -> LoadedModel:
     """Build `name` with its weights; `weights` is None (pretrained), "random" or a file path."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ExplorerError
-from .progress import Step, Work, run_to_end
+from .progress import Step, Work
 from .store import Run, write_atomic
 
 METHODS = ("pca", "tsne")
@@ -149,6 +149,3 @@ def load_projection(run: Run, method: str, *, perplexity: float = 30.0, seed: in
         return None
     return layout if layout.shape == (len(run), 2) else None
 
-
-def project(run: Run, method: str = "pca", **kwargs) -> np.ndarray:
-    return run_to_end(project_run(run, method, **kwargs))

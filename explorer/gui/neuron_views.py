@@ -61,7 +61,6 @@ class KernelsView(QScrollArea):
 class ChannelsView(QWidget):
     """Channel table, the selected image's strongest channels, a channel's patches and activation map."""
 
-    channel_chosen = Signal(int)
     overlay_requested = Signal(int, int)  # item index, channel
     patches_shown = Signal()
     table_filled = Signal()
@@ -194,7 +193,6 @@ class ChannelsView(QWidget):
         self.channel = channel
         k = self.k_spin.value()
         self.title.setText(f"Channel {channel}: top {k} images (patch = receptive field of the strongest unit)")
-        self.channel_chosen.emit(channel)
         if self.colour_button.isChecked():
             self.state.set_colour_channel(channel)
 

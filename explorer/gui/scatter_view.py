@@ -104,8 +104,6 @@ class HoverCard(QFrame):
 
 
 class ScatterView(QWidget):
-    hovered = Signal(int)  # index under the cursor, -1 for none
-
     def __init__(self, state: ExplorerState, thumbs: ThumbnailCache, parent=None):
         super().__init__(parent)
         self.state = state
@@ -352,7 +350,6 @@ class ScatterView(QWidget):
     def _set_hover(self, index: int, widget_pos=None):
         if index != self._hover_index:
             self._hover_index = index
-            self.hovered.emit(index)
             self._show_card(index)
         if index >= 0 and widget_pos is not None:
             x = min(widget_pos.x() + 16, self.width() - self.card.width() - 4)

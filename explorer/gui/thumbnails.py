@@ -88,9 +88,6 @@ class ThumbnailCache(QObject):
         self._pending.add(index)
         self._pool.start(_Load(self._done, self._generation, self._run, index, self.size))
 
-    def wait(self, msecs: int = 5000) -> bool:
-        return self._pool.waitForDone(msecs)
-
     def _finished(self, generation: int, index: int, image) -> None:
         if generation != self._generation:
             return
