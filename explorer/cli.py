@@ -98,14 +98,15 @@ def _embed(dataset_spec: str, args, quiet: bool = False):
     request = EmbedRequest(dataset_spec, args.model, _weights(args.weights), args.layer, args.image_size,
                            args.out, args.device, args.batch_size, args.workers,
                            getattr(args, "overwrite", False))
-    from .core.requests import find_finished
+    from .core.requests import find_finished, list_once
 
-    finished = find_finished(request)  # a cached, complete run: no model to load
+    dataset = drive(list_once(request), "listing", unit="file", quiet=quiet)
+    finished = find_finished(request, dataset)  # a cached, complete run: no model to load
     if finished is not None:
         from .core.embedding import EmbedResult
 
         return None, EmbedResult(finished, 0, True, 0.0, "cache")
-    prepared = drive(prepare(request), "preparing", unit="file", quiet=quiet)
+    prepared = drive(prepare(request, dataset), "preparing", unit="file", quiet=quiet)
     if not quiet:
         print(f"{prepared.dataset.root}: {describe(prepared.dataset)}", file=sys.stderr)
     layer = args.layer or prepared.graph.default

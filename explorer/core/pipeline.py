@@ -25,9 +25,10 @@ class Prepared:
     graph: LayerGraph
 
 
-def prepare(request: EmbedRequest) -> Work[Prepared]:
-    """List the dataset and load the model with its layer graph."""
-    dataset = yield from scan_dataset(request.dataset)
+def prepare(request: EmbedRequest, dataset: Dataset | None = None) -> Work[Prepared]:
+    """List the dataset (unless the caller already did) and load the model with its layer graph."""
+    if dataset is None:
+        dataset = yield from scan_dataset(request.dataset)
     yield Step(0, None, f"loading {request.model}")
     model = load_model(request.model, request.weights, image_size=request.image_size)
     yield Step(0, None, f"tracing {request.model}")

@@ -148,4 +148,3 @@ def load_projection(run: Run, method: str, *, perplexity: float = 30.0, seed: in
     except (OSError, ValueError):
         return None
     return layout if layout.shape == (len(run), 2) else None
-

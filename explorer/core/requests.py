@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .datasets import DEMO_PREFIX, DEMOS, scan_dataset
+from .datasets import DEMO_PREFIX, DEMOS, Dataset, scan_dataset
 from .errors import RunFolderError
 from .models import DEFAULT_MODEL
-from .progress import run_to_end
+from .progress import Work, run_to_end
 from .store import Run, cache_path, cache_root, load_run, write_atomic
 
 
@@ -70,12 +70,24 @@ def remember(request: EmbedRequest, dataset_fingerprint: str, key: str) -> None:
         pass  # the index only saves time
 
 
-def find_finished(request: EmbedRequest) -> Run | None:
-    """The complete cached run for exactly this request, if there is one (no model loaded)."""
+def list_once(request: EmbedRequest) -> Work[Dataset | None]:
+    """A folder listed once for both the cache lookup and the embedding (demos need no listing)."""
+    if request.dataset.startswith(DEMO_PREFIX):
+        return None
+    return (yield from scan_dataset(request.dataset))
+
+
+def find_finished(request: EmbedRequest, dataset: Dataset | None = None) -> Run | None:
+    """The complete cached run for exactly this request, if there is one (no model loaded).
+
+    `dataset`: the folder already listed by the caller, so it is not listed twice.
+    """
     if request.out is not None:
         return None
     spec = request.dataset
-    if spec.startswith(DEMO_PREFIX):
+    if dataset is not None:
+        fingerprint = dataset.fingerprint()
+    elif spec.startswith(DEMO_PREFIX):
         demo = DEMOS.get(spec[len(DEMO_PREFIX):])
         fingerprint = getattr(demo, "FINGERPRINT", None)
     else:

@@ -238,18 +238,19 @@ class MainWindow(QMainWindow):
 
         def work():  # runs on the worker thread: torch is imported there, never on the GUI thread
             from ..core.progress import Step
-            from ..core.requests import EmbedRequest, find_finished
+            from ..core.requests import EmbedRequest, find_finished, list_once
 
             yield Step(0, None, "looking in the cache")
             # batch_size None: small batches on the CPU, so Cancel stops within a second
             request = EmbedRequest(dataset, model, weights, layer, batch_size=None)
-            finished = find_finished(request) if cached is None else None
+            listed = None if cached is not None else (yield from list_once(request))
+            finished = find_finished(request, listed) if cached is None else None
             if finished is not None:  # reopened: no model needed to show the map
                 return key, None, finished, None
             from ..core.pipeline import embed_request, prepare
             from .jobs import freeze_heap
 
-            prepared = cached or (yield from prepare(request))
+            prepared = cached or (yield from prepare(request, listed))
             freeze_heap()  # torch, timm and the model are loaded: keep GC pauses short from here
             result = yield from embed_request(request, prepared)
             return key, prepared, result.run, result.device
