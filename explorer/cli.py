@@ -235,8 +235,10 @@ def cmd_export(args) -> int:
         print(f"{tensors} and {meta.name}: load both in the TensorBoard projector")
     if args.csv:
         layout = None
+        from .core.projection import projection_path
+
         for method in ("tsne", "pca"):
-            path = run.path / f"projection-{method}.npy"
+            path = projection_path(run, method)
             if path.exists():
                 layout = np.load(path)
                 break

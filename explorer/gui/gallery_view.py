@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSpinBox,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidgetItem, QSpinBox,
                                QVBoxLayout, QWidget)
 from superqt.utils import create_worker
 
 from ..core.neighbours import NeighbourIndex
 from .state import ExplorerState
-from .thumbnails import ThumbnailCache
+from .thumbnails import ThumbnailCache, thumbnail_grid
 
 THUMB = 96
 
@@ -43,13 +43,7 @@ class GalleryView(QWidget):
         self.metric = QComboBox()
         self.metric.addItems(["cosine", "euclidean"])
         self.caption = QLabel()
-        self.list = QListWidget()
-        self.list.setViewMode(QListWidget.ViewMode.IconMode)
-        self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 16, THUMB + 40))
-        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.list.setMovement(QListWidget.Movement.Static)
-        self.list.setWordWrap(True)
+        self.list = thumbnail_grid(THUMB)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Neighbours"))

@@ -7,7 +7,7 @@ activation map of one image runs the network, on a worker thread.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QListWidg
 from superqt.utils import create_worker
 
 from .state import ExplorerState
-from .thumbnails import pil_to_qimage
+from .thumbnails import pil_to_qimage, thumbnail_grid
 
 PATCH = 88
 
@@ -87,12 +87,7 @@ class ChannelsView(QWidget):
         self.colour_button = QPushButton("Colour map by this channel")
         self.colour_button.setCheckable(True)
         self.title = QLabel("Choose a channel")
-        self.patch_list = QListWidget()
-        self.patch_list.setViewMode(QListWidget.ViewMode.IconMode)
-        self.patch_list.setIconSize(QSize(PATCH, PATCH))
-        self.patch_list.setGridSize(QSize(PATCH + 14, PATCH + 34))
-        self.patch_list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.patch_list.setMovement(QListWidget.Movement.Static)
+        self.patch_list = thumbnail_grid(PATCH)
         self.overlay = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.overlay.setMinimumHeight(160)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QSize, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QListWidget
 
 from ..core.errors import DecodeError
 from ..core.images import thumbnail
@@ -21,6 +22,18 @@ def pil_to_qimage(img) -> QImage:
     img = img.convert("RGB")
     data = img.tobytes()
     return QImage(data, img.width, img.height, 3 * img.width, QImage.Format.Format_RGB888).copy()
+
+
+def thumbnail_grid(icon: int) -> QListWidget:
+    """A static, wrapping grid of icon x icon images with two lines of text under each."""
+    grid = QListWidget()
+    grid.setViewMode(QListWidget.ViewMode.IconMode)
+    grid.setIconSize(QSize(icon, icon))
+    grid.setGridSize(QSize(icon + 16, icon + 40))
+    grid.setResizeMode(QListWidget.ResizeMode.Adjust)
+    grid.setMovement(QListWidget.Movement.Static)
+    grid.setWordWrap(True)
+    return grid
 
 
 class _Done(QObject):
