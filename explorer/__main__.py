@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--screenshot", default=None, help="where to write the window PNG")
         args = p.parse_args(argv)
         return run_self_test(args.report, args.screenshot, _T0)
-    from .cli import build_parser, main as cli_main
+    from .cli.main import build_parser, main as cli_main
 
     args = build_parser().parse_args(argv)
     if args.command not in (None, "gui"):

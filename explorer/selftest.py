@@ -99,9 +99,9 @@ def _embed_and_classify(report: dict, out_dir: Path) -> None:
     import numpy as np
     import torch
 
-    from .core.datasets import open_dataset
-    from .core.embedding import embed_dataset, resolve_device
-    from .core.models import load_model
+    from .core.data.datasets import open_dataset
+    from .core.engine.embedding import embed_dataset, resolve_device
+    from .core.model.zoo import load_model
     from .core.progress import run_to_end
 
     report["timings"]["import_torch_s"] = round(time.perf_counter() - t, 2)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .datasets import Dataset, scan_dataset
-from .embedding import EmbedResult, embed_dataset
-from .layers import LayerGraph, list_layers
-from .models import LoadedModel, load_model
+from .data.datasets import Dataset, scan_dataset
+from .engine.embedding import EmbedResult, embed_dataset
+from .model.layers import LayerGraph, list_layers
+from .model.zoo import LoadedModel, load_model
 from .progress import Step, Work
-from .requests import EmbedRequest, remember
+from .run.requests import EmbedRequest, remember
 
 __all__ = ["EmbedRequest", "Prepared", "prepare", "embed_request"]
 

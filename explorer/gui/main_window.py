@@ -15,12 +15,12 @@ from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, Q
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..resources import resource_path
-from .controls import ControlsPanel
-from .gallery_view import GalleryView
-from .job_bar import JobBar
-from .neuron_views import NeuronViews
+from .widgets.controls import ControlsPanel
+from .views.gallery_view import GalleryView
+from .widgets.job_bar import JobBar
+from .views.neuron_views import NeuronViews
 from .jobs import JobRunner
-from .scatter_view import ScatterView
+from .views.scatter_view import ScatterView
 from .state import ExplorerState
 from .thumbnails import ThumbnailCache
 
@@ -219,7 +219,7 @@ class MainWindow(QMainWindow):
         from superqt.utils import create_worker
 
         def statuses():
-            from ..core.models import list_models
+            from ..core.model.zoo import list_models
 
             return {m.name: m.weights for m in list_models()}
 
@@ -238,7 +238,7 @@ class MainWindow(QMainWindow):
 
         def work():  # runs on the worker thread: torch is imported there, never on the GUI thread
             from ..core.progress import Step
-            from ..core.requests import EmbedRequest, find_finished, list_once
+            from ..core.run.requests import EmbedRequest, find_finished, list_once
 
             yield Step(0, None, "looking in the cache")
             # batch_size None: small batches on the CPU, so Cancel stops within a second
@@ -288,10 +288,10 @@ class MainWindow(QMainWindow):
         from superqt.utils import create_worker
 
         def describe():
-            from ..core.embedding import resolve_device
+            from ..core.engine.embedding import resolve_device
             from ..core.pipeline import prepare
             from ..core.progress import run_to_end
-            from ..core.requests import EmbedRequest
+            from ..core.run.requests import EmbedRequest
 
             prepared = run_to_end(prepare(EmbedRequest(*key)))
             return prepared, str(resolve_device("auto"))
@@ -314,7 +314,7 @@ class MainWindow(QMainWindow):
         worker.start()
 
     def start_projection(self):
-        from ..core.projection import load_projection, project_run
+        from ..core.analysis.projection import load_projection, project_run
 
         s = self.state
         run = s.run
@@ -331,7 +331,7 @@ class MainWindow(QMainWindow):
         self._projected()
 
     def _projected(self):
-        from ..core.projection import load_projection, project_run
+        from ..core.analysis.projection import load_projection, project_run
 
         s = self.state
         if s.projection != "tsne" or s.layout_method == "tsne":
@@ -402,7 +402,7 @@ class MainWindow(QMainWindow):
 
     # --- exports ----------------------------------------------------------------------------------
     def export_selection(self):
-        from ..core.export import selection_csv
+        from ..core.run.export import selection_csv
 
         s = self.state
         if s.run is None:
@@ -419,7 +419,7 @@ class MainWindow(QMainWindow):
             self.scatter.export_png(path)
 
     def export_projector(self):
-        from ..core.export import projector_tsv
+        from ..core.run.export import projector_tsv
 
         if self.state.run is None:
             return

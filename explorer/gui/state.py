@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from ..core.store import Run
+from ..core.run.store import Run
 
 
 class ExplorerState(QObject):

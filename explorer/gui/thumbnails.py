@@ -14,8 +14,8 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QListWidget
 
 from ..core.errors import DecodeError
-from ..core.images import thumbnail
-from ..core.store import Run
+from ..core.run.images import thumbnail
+from ..core.run.store import Run
 
 
 def pil_to_qimage(img) -> QImage:

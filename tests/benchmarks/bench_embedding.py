@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from explorer.core.datasets import open_dataset
-from explorer.core.embedding import embed_dataset, resolve_device
-from explorer.core.layers import list_layers, make_extractor
-from explorer.core.models import load_model
+from explorer.core.data.datasets import open_dataset
+from explorer.core.engine.embedding import embed_dataset, resolve_device
+from explorer.core.model.layers import list_layers, make_extractor
+from explorer.core.model.zoo import load_model
 
 
 def make_photos(root: Path, n: int) -> None:

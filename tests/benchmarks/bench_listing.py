@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from explorer.core.datasets import scan_dataset
+from explorer.core.data.datasets import scan_dataset
 
 
 def make_files(root: Path, n: int, per_folder: int = 2000) -> None:
@@ -56,7 +56,7 @@ def main(n=200_000):
         fingerprint = dataset.fingerprint()
         print(f"cache key of {len(dataset):,} files: {1000 * (time.perf_counter() - t):.0f} ms ({fingerprint[:12]})")
 
-        from explorer.core.requests import EmbedRequest, find_finished
+        from explorer.core.run.requests import EmbedRequest, find_finished
 
         t = time.perf_counter()
         find_finished(EmbedRequest(str(root)))

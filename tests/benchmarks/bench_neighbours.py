@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from explorer.core.neighbours import NeighbourIndex
+from explorer.core.analysis.neighbours import NeighbourIndex
 
 
 def main(n=100_000, d=512, k=10, queries=200):

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from explorer.core.patches import channel_stats, crop_patch, top_patches
-from explorer.core.store import Row, create_run, load_run
+from explorer.core.analysis.patches import channel_stats, crop_patch, top_patches
+from explorer.core.run.store import Row, create_run, load_run
 
 
 def main(n=100_000, channels=512, k=12):

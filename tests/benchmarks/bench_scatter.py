@@ -13,8 +13,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from explorer.core.store import Row  # noqa: E402
-from explorer.gui.scatter_view import ScatterView  # noqa: E402
+from explorer.core.run.store import Row  # noqa: E402
+from explorer.gui.views.scatter_view import ScatterView  # noqa: E402
 from explorer.gui.state import ExplorerState  # noqa: E402
 from explorer.gui.thumbnails import ThumbnailCache  # noqa: E402
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from explorer.core.progress import run_to_end
-from explorer.core.projection import tsne_2d
+from explorer.core.analysis.projection import tsne_2d
 
 
 def data(n, d=50, k=20, seed=0):

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.cli import main
-from explorer.core.datasets import open_dataset
-from explorer.core.embedding import embed_dataset
+from explorer.cli.main import main
+from explorer.core.data.datasets import open_dataset
+from explorer.core.engine.embedding import embed_dataset
 from explorer.core.errors import DatasetError
-from explorer.core.models import load_model
+from explorer.core.model.zoo import load_model
 from explorer.core.progress import run_to_end
-from explorer.core.store import load_run
+from explorer.core.run.store import load_run
 
 
 def png_with_fake_size(path, width, height):

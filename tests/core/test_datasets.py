@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.core.datasets import open_dataset
-from explorer.core.decode import load_rgb
+from explorer.core.data.datasets import open_dataset
+from explorer.core.data.decode import load_rgb
 from explorer.core.errors import DatasetError, DecodeError
 
 

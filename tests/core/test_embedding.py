@@ -7,12 +7,12 @@ import torchvision
 from PIL import Image
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from explorer.core.datasets import open_dataset
-from explorer.core.embedding import embed_dataset, run_key
+from explorer.core.data.datasets import open_dataset
+from explorer.core.engine.embedding import embed_dataset, run_key
 from explorer.core.errors import RunFolderError
-from explorer.core.models import load_model
+from explorer.core.model.zoo import load_model
 from explorer.core.progress import run_to_end
-from explorer.core.store import load_run
+from explorer.core.run.store import load_run
 
 
 def reference(name, layer, folder):

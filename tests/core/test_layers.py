@@ -15,7 +15,7 @@ import torchvision
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from explorer.core.layers import list_layers, make_extractor
+from explorer.core.model.layers import list_layers, make_extractor
 
 
 def build(name):
@@ -116,7 +116,7 @@ def test_default_layers_are_last_spatial_maps():
 def test_timm_model_layers_and_bundled_model():
     import timm
 
-    from explorer.core.models import load_model
+    from explorer.core.model.zoo import load_model
 
     graph = list_layers(timm.create_model("resnet10t", pretrained=False), 128)
     assert graph.traced and graph.default.startswith("layer4")
@@ -154,8 +154,8 @@ def test_untraceable_model_falls_back_to_hooks():
 ])
 def test_folding_batch_norms_keeps_layer_values_and_the_model(name, layers):
     """Extractors fold BN into convs for speed: same values, and the model is untouched."""
-    from explorer.core.layers import _tracer_kwargs
-    from explorer.core.models import load_model
+    from explorer.core.model.layers import _tracer_kwargs
+    from explorer.core.model.zoo import load_model
 
     model = load_model(name, "random").module.eval()
     with torch.no_grad():  # give the batch norms non-trivial statistics

@@ -5,9 +5,9 @@ import urllib.error
 import pytest
 import torch
 
-from explorer.core import models
+from explorer.core.model import zoo as models
 from explorer.core.errors import ExplorerError, WeightsUnavailableError
-from explorer.core.models import list_models, load_model
+from explorer.core.model.zoo import list_models, load_model
 
 
 def test_random_weights_are_seeded_and_leave_the_global_rng_alone():

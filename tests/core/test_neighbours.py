@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from explorer.core.errors import ExplorerError
-from explorer.core.neighbours import NeighbourIndex
+from explorer.core.analysis.neighbours import NeighbourIndex
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])

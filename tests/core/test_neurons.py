@@ -7,12 +7,12 @@ import torchvision
 from PIL import Image
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from explorer.core.datasets import open_dataset
-from explorer.core.embedding import embed_dataset
+from explorer.core.data.datasets import open_dataset
+from explorer.core.engine.embedding import embed_dataset
 from explorer.core.errors import ExplorerError
-from explorer.core.kernels import kernel_grid, kernel_tiles
-from explorer.core.models import load_model
-from explorer.core.patches import channel_stats, crop_patch, top_channels, top_patches
+from explorer.core.model.kernels import kernel_grid, kernel_tiles
+from explorer.core.model.zoo import load_model
+from explorer.core.analysis.patches import channel_stats, crop_patch, top_channels, top_patches
 from explorer.core.progress import run_to_end
 
 
@@ -92,7 +92,7 @@ def test_patch_boxes_equal_receptive_field_arithmetic_for_vgg16(tmp_path):
     for li in (1, 5, 8):
         run = run_to_end(embed_dataset(open_dataset(folder), model, names[li], out=tmp_path / names[li])).run
         size = run.manifest["layer_shape"][1]
-        from explorer.core.patches import patch_box
+        from explorer.core.analysis.patches import patch_box
 
         for u in (0, size // 2, size - 1):
             lo, hi = textbook(li, u)
@@ -104,7 +104,7 @@ def test_patch_boxes_equal_receptive_field_arithmetic_for_vgg16(tmp_path):
 def test_patch_crops_and_cli(resnet_run, capsys, tmp_path):
     import json
 
-    from explorer.cli import main
+    from explorer.cli.main import main
 
     patches = top_patches(resnet_run, 3, 3)
     img = crop_patch(resnet_run, patches[0])

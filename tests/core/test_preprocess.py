@@ -5,8 +5,8 @@ import torch
 import torchvision
 from PIL import Image
 
-from explorer.core.models import load_model
-from explorer.core.preprocess import Preprocess
+from explorer.core.model.zoo import load_model
+from explorer.core.data.preprocess import Preprocess
 
 
 def test_matches_torchvision_weights_transforms():

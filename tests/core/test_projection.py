@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from explorer.core.projection import pca_2d, tsne_2d
+from explorer.core.analysis.projection import pca_2d, tsne_2d
 from explorer.core.progress import run_to_end
 
 

@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from explorer.core.datasets import open_dataset
-from explorer.core.embedding import embed_dataset
-from explorer.core.models import load_model
+from explorer.core.data.datasets import open_dataset
+from explorer.core.engine.embedding import embed_dataset
+from explorer.core.model.zoo import load_model
 from explorer.core.progress import run_to_end
-from explorer.core.store import load_run
+from explorer.core.run.store import load_run
 
 
 def embed(folder, out=None, **kw):
@@ -77,7 +77,7 @@ def test_a_damaged_run_folder_is_rebuilt(photo_folder, tmp_path, damage):
 def test_out_of_memory_halves_the_batch_then_falls_back_to_the_cpu(photo_folder, tmp_path, monkeypatch):
     import torch
 
-    from explorer.core import embedding
+    from explorer.core.engine import embedding
 
     real = embedding.make_extractor
     calls = []
@@ -119,7 +119,7 @@ def test_out_of_memory_halves_the_batch_then_falls_back_to_the_cpu(photo_folder,
 def test_out_of_memory_at_batch_one_moves_to_the_cpu():
     import torch
 
-    from explorer.core.embedding import AdaptiveForward
+    from explorer.core.engine.embedding import AdaptiveForward
 
     seen = []
 

@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 
-from explorer.core.neighbours import NeighbourIndex
+from explorer.core.analysis.neighbours import NeighbourIndex
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
@@ -90,7 +90,7 @@ def test_box_selection_legend_and_multi_selection(qtbot, window, photo_folder):
 
 
 def test_lasso_polygon_selects_points_inside():
-    from explorer.gui.scatter_view import points_in_polygon
+    from explorer.gui.views.scatter_view import points_in_polygon
 
     rng = np.random.default_rng(0)
     xy = rng.uniform(-1, 1, (5000, 2))
@@ -118,7 +118,7 @@ def test_cancel_is_quick_and_the_next_run_resumes(qtbot, window, crops_folder):
     with qtbot.waitSignal(window.jobs.cancelled, timeout=5000):
         window.job_bar.cancel_button.click()
     assert window.jobs.last_cancel_seconds < 1.0, window.jobs.last_cancel_seconds
-    from explorer.core.store import cache_root, load_run
+    from explorer.core.run.store import cache_root, load_run
 
     runs = [p for p in (cache_root() / "runs").iterdir()]
     assert len(runs) == 1

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
-from explorer.core.patches import top_channels, top_patches
+from explorer.core.analysis.patches import top_channels, top_patches
 from tests.gui.test_app import SHOTS, run_pipeline
 
 

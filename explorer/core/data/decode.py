@@ -1,0 +1,122 @@
+"""Turn any image file into the RGB picture a person would see, or a DecodeError.
+
+Orientation comes from EXIF; 16-bit data is rescaled, not clipped to white;
+transparency is composited on a fixed background so the network never sees
+arbitrary colours hidden under alpha.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ..errors import DecodeError
+
+BACKGROUND = (255, 255, 255)  # behind transparent pixels
+MAX_PIXELS = 100_000_000  # beyond this a header is treated as a decompression bomb
+
+# Our own check (in _to_rgb, on the header, before any pixel is decoded) replaces Pillow's, so the
+# message can name the size the header claims.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def load_rgb(path: str | os.PathLike, *, draft_size: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode `path` into an 8-bit RGB image, oriented as a person sees it.
+
+    draft_size: a lower bound for the shorter side; lets JPEG decode at a reduced
+    scale (much faster for big photos) while the result stays at least that large.
+    Returns (image, original_size): original_size is (width, height) after EXIF
+    rotation, in the file's full resolution, so boxes can be mapped back onto it.
+    """
+    path = os.fspath(path)
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise DecodeError("missing", f"{path}: file not found (moved, deleted or a dangling link)") from None
+    except OSError as exc:
+        raise DecodeError("unreadable", f"{path}: cannot read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise DecodeError("empty", f"{path}: the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return _to_rgb(im, draft_size)
+    except DecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError("too-large", f"{path}: not decoded: {exc}") from None
+    except UnidentifiedImageError:
+        raise DecodeError("unreadable", f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc)
+        kind = "truncated" if "truncated" in text.lower() or isinstance(exc, EOFError) else "unreadable"
+        raise DecodeError(kind, f"{path}: {'truncated image' if kind == 'truncated' else 'cannot decode'} ({text})") from None
+
+
+def _check_size(im: Image.Image, w: int, h: int) -> None:
+    dw, dh = im.size  # what will actually be decoded (JPEG drafts are smaller)
+    if dw * dh > MAX_PIXELS:
+        raise Image.DecompressionBombError(f"its header claims {w}x{h} = {w * h / 1e6:,.0f} million pixels, "
+                                           f"above the limit of {MAX_PIXELS / 1e6:,.0f} million; a damaged file "
+                                           "or a decompression bomb")
+
+
+def _to_rgb(im: Image.Image, draft_size: int | None) -> tuple[Image.Image, tuple[int, int]]:
+    w, h = im.size
+    jpeg = im.format == "JPEG"
+    if not jpeg:
+        _check_size(im, w, h)  # before anything reads pixel data
+    if getattr(im, "is_animated", False):
+        im.seek(0)  # first frame of GIF/APNG/WebP animations
+    orientation = im.getexif().get(0x0112, 1)
+    original_size = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    if jpeg:
+        if draft_size and im.mode in ("RGB", "L", "CMYK"):
+            im.draft(im.mode, (draft_size, draft_size))  # decode at 1/2, 1/4 or 1/8 scale
+        _check_size(im, w, h)
+    im.load()
+    im = ImageOps.exif_transpose(im)
+    return _convert(im), original_size
+
+
+def _convert(im: Image.Image) -> Image.Image:
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return Image.fromarray(_rescale_to_uint8(np.asarray(im), mode)).convert("RGB")
+    if mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")  # 1, L, P, CMYK, YCbCr, LAB, HSV
+
+
+def _rescale_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
+    a = a.astype(np.float64)
+    if mode == "F":
+        lo, hi = (0.0, 1.0) if a.min() >= 0 and a.max() <= 1 else (float(a.min()), float(a.max()))
+    elif mode.startswith("I;16") or (a.min() >= 0 and a.max() <= 65535):
+        lo, hi = 0.0, 65535.0
+    else:
+        lo, hi = float(a.min()), float(a.max())
+    span = hi - lo if hi > lo else 1.0
+    return np.clip((a - lo) / span * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) as a person sees the image (EXIF rotation applied), from the header only."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DecodeError("unreadable", f"{path}: cannot read the image header ({exc})") from None

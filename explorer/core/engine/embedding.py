@@ -1,0 +1,339 @@
+"""Batched extraction of one layer over a dataset, written into a resumable run folder.
+
+Per image we keep the layer's output averaged over space (the feature vector) and,
+per channel, the spatial maximum and where it is, so maximally activating patches
+can be found later without running the network again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.datasets import Dataset
+from ..errors import DatasetError, DecodeError, ExplorerError
+from ..model.layers import MODEL_LOCK, LayerGraph, list_layers, make_extractor
+from ..model.zoo import LoadedModel
+from ..progress import Step, Work
+from ..run.store import Row, Run, cache_donor, cache_path, open_run, remember_cached
+
+POOLING = "mean"  # spatial average; part of the cache key
+
+
+@dataclass
+class EmbedResult:
+    run: Run
+    computed: int  # rows run through the network in this call
+    reused: bool  # the run was already complete: nothing computed
+    seconds: float
+    device: str
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto picks CUDA, then Apple's MPS, then the CPU."""
+    name = (name or "auto").lower()
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ExplorerError("--device cuda was requested but no CUDA GPU is available to PyTorch "
+                            f"(torch {torch.__version__}); use --device auto or cpu.")
+    if name == "mps" and not has_mps:
+        raise ExplorerError("--device mps was requested but Apple's MPS is not available; use --device auto or cpu.")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ExplorerError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+
+
+def family_key(model: LoadedModel, layer: str) -> str:
+    """Everything that changes the numbers except the files: model, weights, layer, input, pooling."""
+    parts = {"model": model.name, "weights": model.weights_id, "layer": layer,
+             "preprocess": model.preprocess.to_dict(), "pooling": POOLING, "schema": 1}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def run_key(dataset: Dataset, model: LoadedModel, layer: str) -> str:
+    """Everything that changes the numbers: files (names, sizes, mtimes) and the family."""
+    parts = {"dataset": dataset.fingerprint(), "family": family_key(model, layer)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _manifest(dataset: Dataset, model: LoadedModel, layer_info, graph: LayerGraph) -> dict:
+    import PIL
+    import torchvision
+
+    try:
+        import timm
+        timm_version = timm.__version__
+    except ImportError:
+        timm_version = None
+    from ... import __version__
+
+    return {
+        "dataset": {"root": dataset.root, "classes": dataset.classes},
+        "family": family_key(model, layer_info.name),
+        "model": model.name,
+        "weights": model.weights_id,
+        "layer": layer_info.name,
+        "layer_shape": list(layer_info.shape),
+        "receptive_field": layer_info.receptive_field,
+        "stride": layer_info.stride,
+        "field": None if layer_info.field is None else {
+            "jump": list(layer_info.field.j), "size": list(layer_info.field.r), "start": list(layer_info.field.start)},
+        "input_size": graph.input_size,
+        "preprocess": model.preprocess.to_dict(),
+        "pooling": POOLING,
+        "versions": {"explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
+                     "torchvision": torchvision.__version__, "timm": timm_version, "numpy": np.__version__,
+                     "pillow": PIL.__version__},
+    }
+
+
+class _ImageRows(torch.utils.data.Dataset):
+    """Decodes and preprocesses rows (in DataLoader workers); failures travel as reasons."""
+
+    def __init__(self, dataset: Dataset, preprocess, indices: np.ndarray):
+        self.dataset = dataset
+        self.preprocess = preprocess
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int):
+        i = int(self.indices[k])
+        try:
+            img, _ = self.dataset.load(i, draft_size=self.preprocess.resize)
+            return i, self.preprocess(img), ""
+        except DecodeError as exc:
+            reason = f"{exc.kind}\t{exc.reason}"
+        except Exception as exc:  # a decoder bug must not end the run
+            reason = f"error\t{self.dataset.full_path(i)}: {type(exc).__name__}: {exc}"
+        crop = self.preprocess.crop
+        return i, torch.zeros(3, crop, crop), reason
+
+
+class _Prefetch:
+    """Decodes the next batch on a thread while the network runs on this one.
+
+    Without worker processes (the default on two cores, where they would fight the forward
+    pass for the CPU) this still overlaps decoding with the forward pass: PIL and torch both
+    release the GIL while they work.
+    """
+
+    def __init__(self, loader, depth: int = 2):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(loader,), daemon=True)
+        self._thread.start()
+
+    def _fill(self, loader):
+        try:
+            for batch in loader:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(("batch", batch), timeout=0.1)
+                        break
+                    except Exception:  # queue.Full: the consumer is busy
+                        continue
+                if self._stop.is_set():
+                    return
+            self._queue.put(("end", None))
+        except BaseException as exc:  # surface decode-loop errors in the consumer
+            self._queue.put(("error", exc))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        kind, value = self._queue.get()
+        if kind == "batch":
+            return value
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)  # unblock a waiting producer
+            except Exception:
+                pass
+            self._thread.join(timeout=0.05)
+
+
+class AdaptiveForward:
+    """Runs `forward(x, device)` over a batch in chunks that fit the device.
+
+    On an out-of-memory error the chunk is halved and the same rows are tried again;
+    at one image per chunk the work moves to the CPU. `message` says what happened.
+    """
+
+    def __init__(self, forward, device: torch.device, batch_size: int):
+        self.forward = forward
+        self.device = device
+        self.limit = batch_size
+        self.message = ""
+
+    def __call__(self, x: torch.Tensor) -> list:
+        results, i = [], 0
+        while i < len(x):
+            chunk = x[i:i + self.limit]
+            try:
+                results.append(self.forward(chunk, self.device))
+                i += len(chunk)
+            except torch.OutOfMemoryError:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if len(chunk) > 1:
+                    self.limit = max(1, len(chunk) // 2)
+                    self.message = f"{self.device.type.upper()} out of memory: batch {self.limit}"
+                elif self.device.type != "cpu":
+                    self.message = (f"{self.device.type.upper()} out of memory even for one image: "
+                                    "falling back to the CPU")
+                    self.device = torch.device("cpu")
+                    self.limit = max(1, interactive_batch(self.device))
+                else:
+                    raise
+        return results
+
+
+def summarise(out: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Layer output -> features (B, C), channel max (B, C), argmax (B, C) as y*W+x."""
+    out = out.float()
+    if out.dim() == 4:
+        flat = out.flatten(2)
+        cmax, carg = flat.max(dim=2)
+        feats = flat.mean(dim=2)
+    else:
+        feats = out.flatten(1)
+        cmax, carg = feats, torch.zeros_like(feats, dtype=torch.long)
+    return feats.cpu().numpy(), cmax.cpu().numpy(), carg.to(torch.int32).cpu().numpy()
+
+
+def interactive_batch(device: torch.device) -> int:
+    """Batch size for an interactive session: a CPU batch takes well under a second to cancel."""
+    return 128 if device.type == "cuda" else 16
+
+
+def default_workers(device: torch.device) -> int:
+    cores = os.cpu_count() or 1
+    if device.type == "cuda":
+        return min(8, cores)
+    return 0 if cores <= 2 else min(4, cores // 2)  # on few cores decoding competes with the forward
+
+
+def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None, *,
+                  out: str | os.PathLike | None = None, device: str = "auto", batch_size: int | None = 64,
+                  workers: int | None = None, overwrite: bool = False,
+                  graph: LayerGraph | None = None) -> Work[EmbedResult]:
+    """Embed every image of `dataset` at `layer` into the run folder `out` (default: the cache).
+
+    Yields Steps (rows done, total, "N images/s"). Closing the generator cancels;
+    finished rows stay on disk and the same call later computes only the rest.
+    """
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    batch_size = interactive_batch(dev) if batch_size is None else batch_size
+    if batch_size < 1:
+        raise ExplorerError(f"--batch-size must be at least 1 (got {batch_size}).")
+    graph = graph or list_layers(model.module, model.preprocess.crop)
+    layer = layer or graph.default
+    info = graph[layer]
+    key = run_key(dataset, model, layer)
+    path = Path(out) if out is not None else cache_path(key)
+    rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
+    n_channels = int(np.prod(info.shape)) if len(info.shape) != 3 else info.shape[0]
+    signatures = np.array([(it.size, it.mtime_ns) for it in dataset.items], np.int64).reshape(-1, 2)
+    manifest = _manifest(dataset, model, info, graph)
+    run, resumed = open_run(path, key, manifest, rows, n_channels, overwrite=overwrite, signatures=signatures)
+    if out is None and not resumed and run.counts()["pending"] == len(run):
+        donor = cache_donor(manifest["family"], dataset.root, exclude=path)  # the files changed since
+        if donor is not None:
+            run.copy_rows_from(donor)
+            run.save()
+    pending = np.flatnonzero(np.asarray(run.state) == 0)
+    total = len(run)
+    if resumed and len(pending) == 0:
+        if not run.manifest.get("complete"):
+            run.save(complete=True)
+        _check_something_embedded(run)
+        yield Step(total, total, "already embedded")
+        return EmbedResult(run, 0, True, time.perf_counter() - start, str(dev))
+
+    done = total - len(pending)
+    yield Step(done, total, f"loading {model.name} on {dev}")
+    extractor = make_extractor(model.module, layer, graph).to(dev).eval()
+    # channels_last is 2-3x faster for convs on CUDA and on oneDNN CPUs alike
+    extractor = extractor.to(memory_format=torch.channels_last)
+    on = {"device": dev}
+
+    def forward(xb: torch.Tensor, device: torch.device):
+        if device != on["device"]:  # fell back to the CPU after running out of GPU memory
+            extractor.to(device)
+            on["device"] = device
+        xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        amp = torch.autocast("cuda", dtype=amp_dtype) if device.type == "cuda" else nullcontext()
+        with torch.inference_mode(), amp, MODEL_LOCK:
+            return summarise(extractor(xb))
+
+    amp_dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
+    adaptive = AdaptiveForward(forward, dev, batch_size)
+    workers = default_workers(dev) if workers is None else workers
+    loader = torch.utils.data.DataLoader(
+        _ImageRows(dataset, model.preprocess, pending), batch_size=batch_size, shuffle=False,
+        num_workers=workers, pin_memory=dev.type == "cuda", persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None)
+    computed = 0
+    t0 = time.perf_counter()
+    batches = iter(loader) if workers > 0 else _Prefetch(loader)
+    try:
+        for idx, x, reasons in batches:
+            idx = idx.numpy()
+            bad = [k for k, r in enumerate(reasons) if r]
+            run.mark_failed_many([(int(idx[k]), *reasons[k].split("\t", 1)) for k in bad])
+            good = np.array([k for k in range(len(idx)) if not reasons[k]], dtype=np.int64)
+            if len(good):
+                parts = adaptive(x[good] if len(bad) else x)
+                feats, cmax, carg = (np.concatenate([p[j] for p in parts]) for j in range(3))
+                run.write_rows(idx[good], feats, cmax, carg)
+            computed += len(idx)
+            done += len(idx)
+            rate = computed / max(time.perf_counter() - t0, 1e-9)
+            yield Step(done, total, f"{rate:,.0f} images/s" + (f" · {adaptive.message}" if adaptive.message else ""))
+    finally:
+        if isinstance(batches, _Prefetch):
+            batches.close()
+        del batches  # stops DataLoader workers at once when cancelled
+        finished = not (np.asarray(run.state) == 0).any()
+        run.save(complete=finished)
+        if out is None:
+            remember_cached(run)
+    _check_something_embedded(run)
+    return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev))
+
+
+def _check_something_embedded(run: Run) -> None:
+    """A folder where not one image could be read is an error, not an empty map."""
+    counts = run.counts()
+    if counts["embedded"] == 0 and counts["pending"] == 0:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in run.failure_summary().items())
+        first = next(iter(run.failures.values()), ("", ""))[1]
+        raise DatasetError(f"None of the {counts['items']:,} files in {run.manifest['dataset']['root']} could be "
+                           f"read as an image ({kinds}). First problem: {first}. The list is in "
+                           f"{run.path / 'items.csv'}.")

@@ -1,0 +1,398 @@
+"""The feature-space map: points coloured by class, hover, click, box and lasso selection.
+
+Level of detail keeps it fluid at a million points: when more than POINT_LIMIT
+points are in view they are drawn as a class-coloured density image at screen
+resolution; zoomed in, as real points; further in, optionally as thumbnails.
+Hover uses a k-d tree, so finding the point under the cursor never scans them all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPixmap
+from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QLabel,
+                               QVBoxLayout, QWidget)
+
+from .point_cloud import PointCloud
+from ..state import ExplorerState
+from ..thumbnails import ThumbnailCache
+
+POINT_LIMIT = 60_000  # more in view than this: density image
+DENSITY_SAMPLE = 200_000  # the density image of a bigger map is drawn from a fixed random sample
+THUMB_LIMIT = 250  # fewer in view than this: thumbnails (when enabled)
+HOVER_RADIUS_PX = 8
+
+
+class SelectViewBox(pg.ViewBox):
+    """Drag pans; Shift+drag selects a box; Ctrl+drag draws a lasso."""
+
+    region_selected = Signal(object, bool)  # polygon (m, 2) in data coords, add-to-selection
+
+    def __init__(self):
+        super().__init__(enableMenu=False)
+        self._drag: list[QPointF] = []
+        self._outline = QGraphicsPathItem()
+        self._outline.setPen(pg.mkPen((20, 20, 20), width=1.5, style=Qt.PenStyle.DashLine, cosmetic=True))
+        self._outline.setBrush(QBrush(QColor(30, 120, 220, 40)))
+        self._outline.setZValue(10)
+        self._outline.hide()
+        self.addItem(self._outline, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev, axis=None):
+        mods = ev.modifiers()
+        box = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+        lasso = bool(mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier))
+        if ev.button() != Qt.MouseButton.LeftButton or not (box or lasso):
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        if ev.isStart():
+            self._drag = [self.mapSceneToView(ev.buttonDownScenePos())]
+        pos = self.mapSceneToView(ev.scenePos())
+        if box:
+            a = self._drag[0]
+            self._drag = [a, QPointF(pos.x(), a.y()), pos, QPointF(a.x(), pos.y())]
+        else:
+            self._drag.append(pos)
+        path = QPainterPath(self._drag[0])
+        for p in self._drag[1:]:
+            path.lineTo(p)
+        path.closeSubpath()
+        self._outline.setPath(path)
+        self._outline.show()
+        if ev.isFinish():
+            self._outline.hide()
+            polygon = np.array([[p.x(), p.y()] for p in self._drag])
+            self._drag = []
+            self.region_selected.emit(polygon, bool(mods & Qt.KeyboardModifier.AltModifier))
+
+
+def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """(n,) bool, even-odd rule, vectorised over points."""
+    x, y = xy[:, 0], xy[:, 1]
+    inside = np.zeros(len(xy), bool)
+    px, py = polygon[:, 0], polygon[:, 1]
+    j = len(polygon) - 1
+    for i in range(len(polygon)):
+        xi, yi, xj, yj = px[i], py[i], px[j], py[j]
+        crosses = (yi > y) != (yj > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_cross = (xj - xi) * (y - yi) / (yj - yi) + xi
+        inside ^= crosses & (x < x_cross)
+        j = i
+    return inside
+
+
+class HoverCard(QFrame):
+    """The hover tooltip: thumbnail, file name and label, drawn over the plot near the cursor."""
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.setObjectName("HoverCard")
+        self.setStyleSheet("#HoverCard { background: rgba(255,255,255,240); border: 1px solid #999;"
+                           " border-radius: 4px; }")
+        self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.text = QLabel()
+        self.text.setStyleSheet("color: #222;")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.image)
+        lay.addWidget(self.text)
+        self.index = -1
+        self.hide()
+
+
+class ScatterView(QWidget):
+    def __init__(self, state: ExplorerState, thumbs: ThumbnailCache, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.thumbs = thumbs
+        self.thumbnails_enabled = False
+        self.vb = SelectViewBox()
+        self.plot = pg.PlotWidget(viewBox=self.vb, background="w")
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.vb.setAspectLocked(True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.plot)
+
+        self.density = pg.ImageItem(axisOrder="row-major")
+        self.density.setZValue(0)
+        self.points = PointCloud(size=7)
+        self.points.setZValue(1)
+        self.shown_index = np.zeros(0, np.int64)  # items drawn as points
+        self.highlight = pg.ScatterPlotItem(size=15, pxMode=True, brush=None, pen=pg.mkPen(20, 20, 20, width=2.2))
+        self.highlight.setZValue(5)
+        for item in (self.density, self.points, self.highlight):
+            self.vb.addItem(item)
+        self._thumb_items: dict[int, QGraphicsPixmapItem] = {}
+        self._tree = None
+        self._tree_index = np.zeros(0, np.int64)
+        self._tree_dirty = True
+        self._hover_index = -1
+        self._autorange_pending = True
+        self.mode = "empty"  # points | density | empty: what the last redraw drew
+        self._prepare_sources()
+        self.card = HoverCard(self)
+        self._redraw_timer = QTimer(self, singleShot=True, interval=15)
+        self._redraw_timer.timeout.connect(self.redraw)
+
+        state.run_changed.connect(self._on_run_changed)
+        state.layout_changed.connect(self._on_layout_changed)
+        state.hidden_classes_changed.connect(self._on_layout_changed)
+        state.colour_changed.connect(self._on_layout_changed)
+        state.selection_changed.connect(self._update_highlight)
+        state.focus_requested.connect(self.centre_on)
+        self.vb.sigRangeChanged.connect(lambda *_: (self._redraw_timer.start(), self._set_hover(-1)))
+        self.vb.region_selected.connect(self._select_region)
+        self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
+        thumbs.loaded.connect(self._thumb_loaded)
+
+    # --- state -> drawing -------------------------------------------------------------------------
+    def _on_run_changed(self):
+        self._autorange_pending = True
+        self._on_layout_changed()
+
+    def _on_layout_changed(self):
+        self._tree_dirty = True
+        self._prepare_sources()
+        layout = self.state.layout
+        if layout is not None and self._autorange_pending:
+            self.autorange()
+            self._autorange_pending = False
+        self.redraw()
+        self._update_highlight()
+
+    def autorange(self):
+        if self.state.layout is None or self._bounds is None:
+            return
+        lo, hi = self._bounds
+        pad = (hi - lo) * 0.05 + 1e-6
+        self.vb.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),
+                         yRange=(float(lo[1] - pad[1]), float(hi[1] + pad[1])), padding=0)
+
+    def _prepare_sources(self):
+        """Per layout (not per redraw): visible mask, and the sample the density image is drawn from."""
+        layout = self.state.layout
+        if layout is None:
+            self._visible = np.zeros(0, bool)
+            self._dens_xy, self._dens_rgb, self._dens_weight = np.zeros((0, 2), np.float32), np.zeros((3, 0)), 1.0
+            self._bounds = None
+            self._codes = np.zeros(0, np.int64)
+            return
+        self._visible = self.state.visible_mask
+        vis = np.flatnonzero(self._visible)
+        if len(vis) > DENSITY_SAMPLE:
+            vis = np.sort(np.random.default_rng(0).choice(vis, DENSITY_SAMPLE, replace=False))
+        self._codes, table = self.state.colour_scheme()
+        self.points.set_colours([(*rgb, 230) for rgb in table])
+        colours = np.array(table, np.float32)
+        self._dens_xy = np.ascontiguousarray(layout[vis], np.float32)
+        self._dens_rgb = colours[self._codes[vis]].T.copy()  # (3, m)
+        self._dens_weight = int(self._visible.sum()) / max(len(vis), 1)
+        finite = np.isfinite(layout[:, 0])
+        self._bounds = (np.nanmin(layout[finite], 0).astype(float), np.nanmax(layout[finite], 0).astype(float)) \
+            if finite.any() else None
+
+    def visible_in_view(self) -> np.ndarray:
+        layout = self.state.layout
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        x, y = layout[:, 0], layout[:, 1]
+        with np.errstate(invalid="ignore"):
+            return self._visible & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+
+    def redraw(self):
+        layout = self.state.layout
+        if layout is None or len(layout) == 0:
+            self.points.clear()
+            self.density.clear()
+            self._clear_thumbs()
+            self.mode = "empty"
+            return
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        sx, sy = self._dens_xy[:, 0], self._dens_xy[:, 1]
+        sample_in = (sx >= x0) & (sx <= x1) & (sy >= y0) & (sy <= y1)
+        estimate = int(sample_in.sum()) * self._dens_weight
+        inview = self.visible_in_view() if estimate <= 2 * POINT_LIMIT else None
+        n = int(inview.sum()) if inview is not None else int(estimate)
+        if inview is not None and n <= POINT_LIMIT:
+            idx = np.flatnonzero(inview)
+            self.points.set_points(layout[idx], self._codes[idx])
+            self.shown_index = idx
+            self.density.hide()
+            self.mode = "points"
+        else:
+            self.points.clear()
+            self.shown_index = np.zeros(0, np.int64)
+            self._draw_density(sample_in)
+            self.mode = "density"
+        if self.thumbnails_enabled and inview is not None and n <= THUMB_LIMIT:
+            self._draw_thumbs(np.flatnonzero(inview))
+        else:
+            self._clear_thumbs()
+
+    def _draw_density(self, sample_in: np.ndarray):
+        """Each screen cell coloured by the mean class colour of its points, alpha by log count."""
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        w = max(8, min(2048, int(self.vb.width() / 2)))
+        h = max(8, min(2048, int(self.vb.height() / 2)))
+        xy = self._dens_xy[sample_in]
+        rgb = self._dens_rgb[:, sample_in]
+        ix = np.clip(((xy[:, 0] - x0) * np.float32(w / (x1 - x0))).astype(np.int32), 0, w - 1)
+        iy = np.clip(((xy[:, 1] - y0) * np.float32(h / (y1 - y0))).astype(np.int32), 0, h - 1)
+        cell = iy * np.int32(w) + ix
+        count = np.bincount(cell, minlength=w * h)
+        img = np.zeros((h * w, 4), np.uint8)
+        nz = np.flatnonzero(count)
+        if len(nz):
+            for c in range(3):
+                img[nz, c] = np.bincount(cell, weights=rgb[c], minlength=w * h)[nz] / count[nz]
+            img[nz, 3] = 90 + 165 * np.log1p(count[nz]) / np.log1p(count.max())
+        self.density.setImage(img.reshape(h, w, 4), levels=None, autoLevels=False)
+        self.density.setRect(QRectF(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+        self.density.show()
+
+    def _draw_thumbs(self, idx: np.ndarray):
+        keep = set(int(i) for i in idx)
+        for i in list(self._thumb_items):
+            if i not in keep:
+                self.vb.removeItem(self._thumb_items.pop(i))
+        layout = self.state.layout
+        for i in keep:
+            item = self._thumb_items.get(i)
+            if item is None:
+                item = QGraphicsPixmapItem()
+                item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+                item.setZValue(2)
+                self.vb.addItem(item, ignoreBounds=True)
+                self._thumb_items[i] = item
+                self._set_thumb(i)
+            item.setPos(float(layout[i, 0]), float(layout[i, 1]))
+
+    def _set_thumb(self, i: int):
+        item = self._thumb_items.get(i)
+        pix = self.thumbs.pixmap(i)
+        if item is not None and pix is not None:
+            pix = pix.scaled(48, 48, Qt.AspectRatioMode.KeepAspectRatio)
+            item.setPixmap(pix)
+            item.setOffset(-pix.width() / 2, -pix.height() / 2)
+
+    def _thumb_loaded(self, index: int):
+        if index in self._thumb_items:
+            self._set_thumb(index)
+        if index == self.card.index:
+            self._show_card(index)
+
+    def _clear_thumbs(self):
+        for item in self._thumb_items.values():
+            self.vb.removeItem(item)
+        self._thumb_items.clear()
+
+    def set_thumbnails(self, on: bool):
+        self.thumbnails_enabled = on
+        self.redraw()
+
+    def _update_highlight(self):
+        layout = self.state.layout
+        sel = [i for i in self.state.selection if layout is not None and i < len(layout)]
+        if not sel:
+            self.highlight.clear()
+            return
+        xy = layout[sel]
+        ok = np.isfinite(xy[:, 0])
+        size = 15 if len(sel) == 1 else 10
+        self.highlight.setData(x=xy[ok, 0], y=xy[ok, 1], size=size)
+
+    def centre_on(self, index: int):
+        layout = self.state.layout
+        if layout is None or not np.isfinite(layout[index, 0]):
+            return
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        x, y = float(layout[index, 0]), float(layout[index, 1])
+        self.vb.setRange(xRange=(x - (x1 - x0) / 2, x + (x1 - x0) / 2),
+                         yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0)
+
+    # --- lookups ----------------------------------------------------------------------------------
+    def _ensure_tree(self):
+        if not self._tree_dirty:
+            return
+        from scipy.spatial import cKDTree
+
+        self._tree_index = np.flatnonzero(self._visible)
+        self._tree = cKDTree(self.state.layout[self._tree_index]) if len(self._tree_index) else None
+        self._tree_dirty = False
+
+    def nearest(self, x: float, y: float, radius_px: float = HOVER_RADIUS_PX) -> int:
+        """Index of the visible point nearest to (x, y) within radius_px screen pixels, or -1."""
+        if self.state.layout is None:
+            return -1
+        self._ensure_tree()
+        if self._tree is None:
+            return -1
+        px = self.vb.viewPixelSize()
+        radius = radius_px * max(px[0], px[1])
+        dist, k = self._tree.query([x, y], distance_upper_bound=radius)
+        return int(self._tree_index[k]) if np.isfinite(dist) else -1
+
+    def _mouse_moved(self, scene_pos):
+        if not self.vb.sceneBoundingRect().contains(scene_pos):
+            self._set_hover(-1)
+            return
+        p = self.vb.mapSceneToView(scene_pos)
+        widget_pos = self.plot.mapTo(self, self.plot.mapFromScene(scene_pos))
+        self._set_hover(self.nearest(p.x(), p.y()), widget_pos)
+
+    def _set_hover(self, index: int, widget_pos=None):
+        if index != self._hover_index:
+            self._hover_index = index
+            self._show_card(index)
+        if index >= 0 and widget_pos is not None:
+            x = min(widget_pos.x() + 16, self.width() - self.card.width() - 4)
+            y = min(widget_pos.y() + 16, self.height() - self.card.height() - 4)
+            self.card.move(max(0, int(x)), max(0, int(y)))
+
+    def _show_card(self, index: int):
+        self.card.index = index
+        if index < 0 or self.state.run is None:
+            self.card.hide()
+            return
+        run = self.state.run
+        name = run.rows[index].path.rsplit("/", 1)[-1]
+        self.card.text.setText(f"<b>{name}</b><br>label: {self.state.labels[index] or '-'} · #{index}")
+        pix = self.thumbs.pixmap(index)
+        self.card.image.setPixmap(pix if pix is not None else QPixmap())
+        self.card.image.setVisible(pix is not None)
+        self.card.adjustSize()
+        self.card.show()
+        self.card.raise_()
+
+    def _mouse_clicked(self, ev):
+        if ev.button() != Qt.MouseButton.LeftButton or ev.double():
+            return
+        p = self.vb.mapSceneToView(ev.scenePos())
+        index = self.nearest(p.x(), p.y())
+        if index >= 0:
+            self.state.set_selection([index])
+        elif not ev.modifiers():
+            self.state.set_selection([])
+
+    def _select_region(self, polygon: np.ndarray, add: bool):
+        layout = self.state.layout
+        if layout is None or len(polygon) < 3:
+            return
+        mask = self._visible
+        lo, hi = polygon.min(0), polygon.max(0)
+        with np.errstate(invalid="ignore"):
+            cand = np.flatnonzero(mask & (layout[:, 0] >= lo[0]) & (layout[:, 0] <= hi[0])
+                                  & (layout[:, 1] >= lo[1]) & (layout[:, 1] <= hi[1]))
+        chosen = cand[points_in_polygon(layout[cand], polygon)]
+        selection = sorted(set(self.state.selection) | set(chosen.tolist())) if add else chosen.tolist()
+        self.state.set_selection(selection)
+
+    def export_png(self, path: str) -> bool:
+        return self.plot.grab().save(path)

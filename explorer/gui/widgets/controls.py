@@ -1,0 +1,224 @@
+"""The left panel: dataset, model, weights, layer, projection, and the class legend.
+
+Controls only emit what the user asked for; the main window turns that into jobs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QVBoxLayout,
+                               QWidget)
+
+from ...core.model.zoo import ZOO
+from ..colours import UNLABELLED, class_colour
+from ..state import ExplorerState
+
+
+def swatch(rgb: tuple[int, int, int], size: int = 12) -> QIcon:
+    pix = QPixmap(size, size)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(QColor(*rgb))
+    p.setPen(QColor(255, 255, 255))
+    p.drawEllipse(1, 1, size - 2, size - 2)
+    p.end()
+    return QIcon(pix)
+
+
+class LegendView(QListWidget):
+    """One checkable entry per class with its colour and count; unchecking hides the class."""
+
+    def __init__(self, state: ExplorerState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self._syncing = False
+        state.run_changed.connect(self.rebuild)
+        state.hidden_classes_changed.connect(self._sync)
+        self.itemChanged.connect(self._changed)
+
+    def rebuild(self):
+        self._syncing = True
+        self.clear()
+        codes = self.state.label_codes
+        k = len(self.state.classes)
+        counts = np.bincount(np.where(codes < 0, k, codes), minlength=k + 1)  # one pass, any class count
+        for code, name in enumerate(self.state.classes):
+            self._add(code, name, int(counts[code]), class_colour(code))
+        unlabelled = int(counts[k])
+        if unlabelled:
+            self._add(-1, "no label", unlabelled, UNLABELLED)
+        self._syncing = False
+
+    def _add(self, code: int, name: str, count: int, rgb):
+        item = QListWidgetItem(swatch(rgb), f"{name}  ({count:,})")
+        item.setData(Qt.ItemDataRole.UserRole, code)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked)
+        self.addItem(item)
+
+    def _changed(self, item: QListWidgetItem):
+        if self._syncing:
+            return
+        code = int(item.data(Qt.ItemDataRole.UserRole))
+        hidden = item.checkState() != Qt.CheckState.Checked
+        if hidden != (code in self.state.hidden_classes):
+            self.state.toggle_class(code)
+
+    def _sync(self):
+        self._syncing = True
+        for row in range(self.count()):
+            item = self.item(row)
+            code = int(item.data(Qt.ItemDataRole.UserRole))
+            item.setCheckState(Qt.CheckState.Unchecked if code in self.state.hidden_classes else Qt.CheckState.Checked)
+        self._syncing = False
+
+
+class ControlsPanel(QWidget):
+    open_requested = Signal()
+    model_chosen = Signal(str)
+    weights_requested = Signal()
+    layer_chosen = Signal(str)
+    projection_chosen = Signal(str, float, int)  # method, perplexity, seed
+    thumbnails_toggled = Signal(bool)
+
+    def __init__(self, state: ExplorerState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self._filling = False
+
+        self.dataset_label = QLabel(wordWrap=True)
+        self.dataset_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        open_button = QPushButton("Open folder…")
+        open_button.clicked.connect(self.open_requested)
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)  # timm:NAME can be typed in
+        self.model_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        for name in ZOO:
+            self.model_combo.addItem(name, name)
+        self.weights_label = QLabel(wordWrap=True)
+        weights_button = QPushButton("Load weights file…")
+        weights_button.clicked.connect(self.weights_requested)
+        self.layer_combo = QComboBox()
+        self.layer_combo.setMaxVisibleItems(25)
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_combo.setMinimumContentsLength(18)
+        self.layer_combo.view().setMinimumWidth(440)  # the popup shows name, shape and field in full
+        self.layer_info = QLabel(wordWrap=True)
+        self.layer_info.setStyleSheet("color: #555;")
+        self.method_combo = QComboBox()
+        self.method_combo.addItem("t-SNE", "tsne")
+        self.method_combo.addItem("PCA", "pca")
+        self.perplexity = QDoubleSpinBox(minimum=2.0, maximum=200.0, value=state.perplexity, decimals=0)
+        self.seed = QSpinBox(minimum=0, maximum=10_000, value=state.seed)
+        self.thumbs_box = QCheckBox("Thumbnails when zoomed in")
+
+        data_box = QGroupBox("Dataset")
+        dl = QVBoxLayout(data_box)
+        dl.addWidget(self.dataset_label)
+        dl.addWidget(open_button)
+        model_box = QGroupBox("Network")
+        ml = QFormLayout(model_box)
+        ml.addRow("Model", self.model_combo)
+        wrow = QHBoxLayout()
+        wrow.addWidget(self.weights_label, 1)
+        wrow.addWidget(weights_button)
+        ml.addRow("Weights", wrow)
+        ml.addRow("Layer", self.layer_combo)
+        ml.addRow("", self.layer_info)
+        proj_box = QGroupBox("Map")
+        pl = QFormLayout(proj_box)
+        pl.addRow("Projection", self.method_combo)
+        pl.addRow("Perplexity", self.perplexity)
+        pl.addRow("Seed", self.seed)
+        pl.addRow(self.thumbs_box)
+        self.legend = LegendView(state)
+        self.colour_note = QLabel(wordWrap=True)
+        self.colour_note.setStyleSheet("color: #444;")
+        self.colour_note.hide()
+        legend_box = QGroupBox("Classes (click to hide)")
+        ll = QVBoxLayout(legend_box)
+        ll.addWidget(self.colour_note)
+        ll.addWidget(self.legend)
+
+        lay = QVBoxLayout(self)
+        for box in (data_box, model_box, proj_box):
+            lay.addWidget(box)
+        lay.addWidget(legend_box, 1)
+
+        self.model_combo.activated.connect(self._model_activated)
+        self.model_combo.lineEdit().editingFinished.connect(self._model_typed)
+        self.layer_combo.activated.connect(self._layer_activated)
+        self.method_combo.activated.connect(self._projection_changed)
+        self.perplexity.editingFinished.connect(self._projection_changed)
+        self.seed.editingFinished.connect(self._projection_changed)
+        self.thumbs_box.toggled.connect(self.thumbnails_toggled)
+        state.settings_changed.connect(self.refresh)
+        state.run_changed.connect(self.refresh)
+        state.colour_changed.connect(self._colour_changed)
+        self.refresh()
+
+    def set_model_statuses(self, statuses: dict[str, str]) -> None:
+        for row in range(self.model_combo.count()):
+            name = self.model_combo.itemData(row)
+            if name in statuses:
+                self.model_combo.setItemText(row, f"{name}  ({statuses[name]})")
+        self.refresh()
+
+    def refresh(self):
+        self._filling = True
+        s = self.state
+        self.dataset_label.setText(s.dataset)
+        row = self.model_combo.findData(s.model)
+        if row < 0:
+            self.model_combo.addItem(s.model, s.model)
+            row = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(row)
+        self.weights_label.setText("pretrained" if s.weights is None else
+                                   "random (seeded)" if s.weights == "random" else s.weights.rsplit("/", 1)[-1])
+        self.layer_combo.clear()
+        for info in s.layers:
+            shape = "×".join(str(v) for v in info.shape)
+            rf = f"rf {info.receptive_field}px" if info.receptive_field else "pooled"
+            self.layer_combo.addItem(f"{info.name}   {shape}   {rf}", info.name)
+        if s.layer:
+            self.layer_combo.setCurrentIndex(max(0, self.layer_combo.findData(s.layer)))
+        info = next((l for l in s.layers if l.name == s.layer), None)
+        self.layer_info.setText("" if info is None else
+                                f"{'×'.join(map(str, info.shape))} · receptive field "
+                                f"{info.receptive_field or '-'} px · stride {info.stride or '-'}"
+                                + (f" · {s.device}" if s.device else ""))
+        self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(s.projection)))
+        self.perplexity.setValue(s.perplexity)
+        self.seed.setValue(s.seed)
+        self.perplexity.setEnabled(s.projection == "tsne")
+        self._filling = False
+
+    def _colour_changed(self):
+        c = self.state.colour_channel
+        self.colour_note.setVisible(c is not None)
+        if c is not None:
+            self.colour_note.setText(f"Points coloured by channel {c}'s strongest activation in each image: "
+                                     "dark blue = low, yellow = high. The classes below still hide points.")
+
+    def _model_activated(self, row: int):
+        if not self._filling:
+            self.model_chosen.emit(self.model_combo.itemData(row) or self.model_combo.itemText(row).split()[0])
+
+    def _model_typed(self):
+        text = self.model_combo.currentText().split()[0] if self.model_combo.currentText().strip() else ""
+        if text and text != self.state.model and text.startswith("timm:"):
+            self.model_chosen.emit(text)
+
+    def _layer_activated(self, row: int):
+        if not self._filling:
+            self.layer_chosen.emit(self.layer_combo.itemData(row))
+
+    def _projection_changed(self, *_):
+        if not self._filling:
+            self.perplexity.setEnabled(self.method_combo.currentData() == "tsne")
+            self.projection_chosen.emit(self.method_combo.currentData(), float(self.perplexity.value()),
+                                        int(self.seed.value()))
