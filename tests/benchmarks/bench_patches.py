@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from explorer.core.analysis.patches import channel_stats, crop_patch, top_patches
+from explorer.core.run.arrays import plan
 from explorer.core.run.store import Row, create_run, load_run
 
 
@@ -22,18 +23,20 @@ def main(n=100_000, channels=512, k=12):
         for i in range(10):
             Image.effect_noise((640, 480), 40).convert("RGB").save(root / f"img{i}.jpg")
         rows = [Row(i, f"img{i % 10}.jpg", None) for i in range(n)]
+        layer = {"name": "layer3", "shape": [channels, 14, 14],
+                 "field": {"jump": [16, 16], "size": [99, 99], "start": [7.5, 7.5]}}
         manifest = {"dataset": {"root": str(root), "classes": []}, "model": "bench", "weights": "random:0",
-                    "layer": "layer3", "layer_shape": [channels, 14, 14], "input_size": 224,
-                    "field": {"jump": [16, 16], "size": [99, 99], "start": [7.5, 7.5]},
+                    "layers": [layer], "arrays": plan([layer]), "input_size": 224,
                     "preprocess": {"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406],
                                    "std": [0.229, 0.224, 0.225], "interpolation": "bilinear"},
                     "key": "bench"}
-        run = create_run(Path(tmp) / "run", manifest, rows, channels)
+        run = create_run(Path(tmp) / "run", manifest, rows)
         rng = np.random.default_rng(0)
         for start in range(0, n, 20_000):
             idx = np.arange(start, min(n, start + 20_000))
-            run.write_rows(idx, rng.normal(size=(len(idx), channels)), rng.gamma(2, size=(len(idx), channels)),
-                           rng.integers(0, 196, (len(idx), channels)))
+            run.write_rows(idx, {"features": rng.normal(size=(len(idx), channels)),
+                                 "channel_max": rng.gamma(2, size=(len(idx), channels)),
+                                 "channel_argmax": rng.integers(0, 196, (len(idx), channels))})
         run.save(complete=True)
         run = load_run(run.path)  # cold: as the app opens it
         times = []

@@ -13,12 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..data.datasets import DEMO_PREFIX
-from ..data.decode import oriented_size
 from ..errors import ExplorerError
 from ..run.images import load_item
-from ..data.preprocess import Preprocess
-from ..model.rf import Field
 from ..run.store import Run
 
 
@@ -38,29 +34,26 @@ class Patch:
 def _check_channel(run: Run, channel: int) -> None:
     n_channels = run.channel_max.shape[1]
     if not 0 <= channel < n_channels:
-        raise ExplorerError(f"Channel {channel} does not exist: layer {run.manifest['layer']} has "
+        raise ExplorerError(f"Channel {channel} does not exist: layer {run.layer} has "
                             f"{n_channels} channels (0..{n_channels - 1}).")
 
 
 def unit_box_in_input(run: Run, unit: tuple[int, int]) -> tuple[int, int, int, int]:
     """[left, top, right, bottom) of a unit's receptive field in the network's input."""
-    size = int(run.manifest["input_size"])
-    field = run.manifest.get("field")
-    if not field:  # a pooled (1-D) layer sees the whole input
+    size = run.input_size
+    field = run.field()
+    if field is None:  # a pooled (1-D) layer sees the whole input
         return (0, 0, size, size)
-    return Field(tuple(field["jump"]), tuple(field["size"]), tuple(field["start"])).box(*unit, size)
+    return field.box(*unit, size)
 
 
 def original_size(run: Run, index: int) -> tuple[int, int]:
-    if run.manifest["dataset"]["root"].startswith(DEMO_PREFIX):
-        return load_item(run, index).size
-    return oriented_size(run.full_path(index))
+    return run.source.original_size(index, run.rows[index].path)
 
 
 def patch_box(run: Run, index: int, unit: tuple[int, int]) -> tuple[int, int, int, int]:
     """The unit's receptive field mapped onto image `index` as a person sees it, clipped."""
-    pre = Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in run.manifest["preprocess"].items()})
-    return pre.input_to_original(unit_box_in_input(run, unit), original_size(run, index))
+    return run.preprocess.input_to_original(unit_box_in_input(run, unit), original_size(run, index))
 
 
 def top_patches(run: Run, channel: int, k: int = 9) -> list[Patch]:
@@ -77,7 +70,7 @@ def top_patches(run: Run, channel: int, k: int = 9) -> list[Patch]:
     # ties (saturating activations such as ReLU6) are broken by the channel's mean over the map
     means = np.asarray(run.features[:, channel], np.float32)
     top = np.lexsort((np.arange(len(values)), -means, -values))[:k]
-    shape = run.manifest["layer_shape"]
+    shape = run.layer_shape()
     width = shape[2] if len(shape) == 3 else 1
     out = []
     for i in top:

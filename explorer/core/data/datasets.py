@@ -17,13 +17,13 @@ import numpy as np
 from PIL import Image
 
 from .decode import load_rgb
+from .sources import DEMO_PREFIX
 from ..errors import DatasetError
 from ..progress import Step, Work, run_to_end
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .jfif .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .ico .tga".split()
 )
-DEMO_PREFIX = "demo:"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ..errors import DatasetError, DecodeError, ExplorerError
 from ..model.layers import MODEL_LOCK, LayerGraph, list_layers, make_extractor
 from ..model.zoo import LoadedModel
 from ..progress import Step, Work
+from ..run.arrays import plan
 from ..run.store import Row, Run, cache_donor, cache_path, open_run, remember_cached
 
 POOLING = "mean"  # spatial average; part of the cache key
@@ -80,6 +81,10 @@ def _manifest(dataset: Dataset, model: LoadedModel, layer_info, graph: LayerGrap
         timm_version = None
     from ... import __version__
 
+    layer = {"name": layer_info.name, "shape": list(layer_info.shape), "receptive_field": layer_info.receptive_field,
+             "stride": layer_info.stride, "field": None if layer_info.field is None else {
+                 "jump": list(layer_info.field.j), "size": list(layer_info.field.r),
+                 "start": list(layer_info.field.start)}}
     return {
         "dataset": {"root": dataset.root, "classes": dataset.classes},
         "family": family_key(model, layer_info.name),
@@ -94,6 +99,8 @@ def _manifest(dataset: Dataset, model: LoadedModel, layer_info, graph: LayerGrap
         "input_size": graph.input_size,
         "preprocess": model.preprocess.to_dict(),
         "pooling": POOLING,
+        "layers": [layer],
+        "arrays": plan([layer]),
         "versions": {"explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "timm": timm_version, "numpy": np.__version__,
                      "pillow": PIL.__version__},
@@ -258,10 +265,9 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
     key = run_key(dataset, model, layer)
     path = Path(out) if out is not None else cache_path(key)
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
-    n_channels = int(np.prod(info.shape)) if len(info.shape) != 3 else info.shape[0]
     signatures = np.array([(it.size, it.mtime_ns) for it in dataset.items], np.int64).reshape(-1, 2)
     manifest = _manifest(dataset, model, info, graph)
-    run, resumed = open_run(path, key, manifest, rows, n_channels, overwrite=overwrite, signatures=signatures)
+    run, resumed = open_run(path, key, manifest, rows, overwrite=overwrite, signatures=signatures)
     if out is None and not resumed and run.counts()["pending"] == len(run):
         donor = cache_donor(manifest["family"], dataset.root, exclude=path)  # the files changed since
         if donor is not None:
@@ -311,7 +317,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
             if len(good):
                 parts = adaptive(x[good] if len(bad) else x)
                 feats, cmax, carg = (np.concatenate([p[j] for p in parts]) for j in range(3))
-                run.write_rows(idx[good], feats, cmax, carg)
+                run.write_rows(idx[good], {"features": feats, "channel_max": cmax, "channel_argmax": carg})
             computed += len(idx)
             done += len(idx)
             rate = computed / max(time.perf_counter() - t0, 1e-9)
@@ -334,6 +340,6 @@ def _check_something_embedded(run: Run) -> None:
     if counts["embedded"] == 0 and counts["pending"] == 0:
         kinds = ", ".join(f"{n} {kind}" for kind, n in run.failure_summary().items())
         first = next(iter(run.failures.values()), ("", ""))[1]
-        raise DatasetError(f"None of the {counts['items']:,} files in {run.manifest['dataset']['root']} could be "
+        raise DatasetError(f"None of the {counts['items']:,} files in {run.dataset_root} could be "
                            f"read as an image ({kinds}). First problem: {first}. The list is in "
                            f"{run.path / 'items.csv'}.")

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from PIL import Image
 
-from ..data.datasets import DEMO_PREFIX, DEMOS
-from ..data.decode import load_rgb
 from .store import Run
-
-
-@lru_cache(maxsize=4)
-def _demo(name: str):
-    return DEMOS[name]()
 
 
 def load_item(run: Run, index: int, *, max_side: int | None = None) -> Image.Image:
     """The RGB image of row `index`, oriented as it was embedded; DecodeError if unreadable."""
-    root = run.manifest["dataset"]["root"]
-    if root.startswith(DEMO_PREFIX):
-        img, _ = _demo(root[len(DEMO_PREFIX):]).load(index)
-    else:
-        img, _ = load_rgb(run.full_path(index), draft_size=max_side)
+    img = run.source.load(index, run.rows[index].path, draft_size=max_side)
     if max_side and max(img.size) > max_side:
         img = img.copy()
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)

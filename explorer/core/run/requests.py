@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.datasets import DEMO_PREFIX, DEMOS, Dataset, scan_dataset
+from ..data.datasets import Dataset, scan_dataset
+from ..data.sources import image_source, is_demo
 from ..errors import RunFolderError
 from ..model.zoo import DEFAULT_MODEL
 from ..progress import Work, run_to_end
@@ -72,7 +73,7 @@ def remember(request: EmbedRequest, dataset_fingerprint: str, key: str) -> None:
 
 def list_once(request: EmbedRequest) -> Work[Dataset | None]:
     """A folder listed once for both the cache lookup and the embedding (demos need no listing)."""
-    if request.dataset.startswith(DEMO_PREFIX):
+    if is_demo(request.dataset):
         return None
     return (yield from scan_dataset(request.dataset))
 
@@ -87,9 +88,8 @@ def find_finished(request: EmbedRequest, dataset: Dataset | None = None) -> Run 
     spec = request.dataset
     if dataset is not None:
         fingerprint = dataset.fingerprint()
-    elif spec.startswith(DEMO_PREFIX):
-        demo = DEMOS.get(spec[len(DEMO_PREFIX):])
-        fingerprint = getattr(demo, "FINGERPRINT", None)
+    elif is_demo(spec):
+        fingerprint = image_source(spec).known_fingerprint()
     else:
         try:
             fingerprint = run_to_end(scan_dataset(spec)).fingerprint()

@@ -1,15 +1,18 @@
-"""The on-disk run: one folder format for the CLI, the app's cache and exports.
+"""The on-disk run: one open folder format for the CLI, the app's cache and exports.
 
-    manifest.json        what produced the numbers (written to a temp file, then renamed)
+    manifest.json        what produced the numbers, the layers and the list of arrays with their files
+                         (written to a temp file, then renamed)
     items.csv            index, path, label, status, reason
     features.npy         (n_images, n_channels) float16, the layer's output averaged over space
     channel_max.npy      (n_images, n_channels) float16, each channel's spatial maximum
     channel_argmax.npy   (n_images, n_channels) int32, where it is: y * width + x
+    <array>.L<k>.npy     the same arrays for the k-th further layer of a multi-layer run
     state.npy            (n_images,) uint8: 0 pending, 1 done, 2 failed
     signatures.npy       (n_images, 2) int64: file size and mtime (ns) when embedded
     failures.jsonl       one line per failed row (append-only), so reasons survive a crash
 
-Rows are marked done in state.npy only after their numbers were flushed to disk,
+The per-row arrays are declared once in `arrays.REGISTRY`; the manifest lists which a run
+holds. Rows are marked done in state.npy only after their numbers were flushed to disk,
 so a killed run resumes from exactly the rows that are safe.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -27,12 +31,21 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunFolderError
+from .arrays import REGISTRY
+from .migrate import SCHEMA_VERSION, upgrade
 
-SCHEMA_VERSION = 1
 PENDING, DONE, FAILED = 0, 1, 2
-ARRAYS = ("features.npy", "channel_max.npy", "channel_argmax.npy", "state.npy", "signatures.npy")
-OUR_FILES = {"manifest.json", "items.csv", "failures.jsonl", *ARRAYS}
-FP16_MAX = float(np.finfo(np.float16).max)
+BOOKKEEPING = ("state.npy", "signatures.npy")
+OUR_FILES = {"manifest.json", "items.csv", "failures.jsonl", *BOOKKEEPING,
+             *(f"{name}.npy" for name in REGISTRY)}
+_LAYER_FILE = re.compile(r"^([a-z0-9_]+)\.L\d+\.npy$")
+
+
+def is_our_file(name: str) -> bool:
+    """A file name a run creates: the fixed files and every registered array's file."""
+    m = _LAYER_FILE.match(name)
+    return name in OUR_FILES or (m is not None and m.group(1) in REGISTRY) \
+        or (name.endswith(".npy") and name[:-4] in REGISTRY)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -65,25 +78,132 @@ class Run:
         self.path = Path(path)
         self.manifest = manifest
         self.rows = rows
-        self.features = _open_array(self.path / "features.npy", mode)
-        self.channel_max = _open_array(self.path / "channel_max.npy", mode)
-        self.channel_argmax = _open_array(self.path / "channel_argmax.npy", mode)
+        n = len(rows)
+        self._arrays: dict[tuple[str, str | None], np.ndarray] = {}
+        for entry in manifest["arrays"]:
+            array = _open_array(self.path / entry["file"], mode)
+            if array.shape != (n, *entry["row_shape"]):
+                raise RunFolderError(f"{self.path}: {entry['file']} holds {array.shape}, expected "
+                                     f"{(n, *entry['row_shape'])} for {n} rows in items.csv")
+            self._arrays[(entry["name"], entry["layer"])] = array
         self.state = _open_array(self.path / "state.npy", mode)
         sig = self.path / "signatures.npy"
         self.signatures = np.load(sig) if sig.exists() else None
         self.failures = _read_failures(self.path / "failures.jsonl")
-        n = len(rows)
-        if self.state.shape != (n,) or self.features.shape[0] != n or self.channel_max.shape != self.features.shape \
-                or self.channel_argmax.shape != self.features.shape:
+        if self.state.shape != (n,):
             raise RunFolderError(f"{self.path}: array sizes do not match items.csv ({n} rows)")
+
+    # --- what produced the numbers (typed views of the manifest) -------------------------------
+    @property
+    def key(self) -> str:
+        return self.manifest["key"]
+
+    @property
+    def family(self) -> str | None:
+        return self.manifest.get("family")
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]
+
+    @property
+    def weights(self) -> str:
+        return self.manifest["weights"]
+
+    @property
+    def layers(self) -> list[str]:
+        """Every embedded layer; the first is the run's main layer."""
+        return [layer["name"] for layer in self.manifest["layers"]]
+
+    @property
+    def layer(self) -> str:
+        return self.manifest["layers"][0]["name"]
+
+    def layer_shape(self, layer: str | None = None) -> tuple[int, ...]:
+        """Per image: (C, H, W) or (C,)."""
+        return tuple(self._layer_entry(layer)["shape"])
+
+    def receptive_field(self, layer: str | None = None) -> int | None:
+        return self._layer_entry(layer).get("receptive_field")
+
+    def field(self, layer: str | None = None):
+        """The layer's receptive-field geometry (model.rf.Field), None when unknown or pooled away."""
+        f = self._layer_entry(layer).get("field")
+        if not f:
+            return None
+        from ..model.rf import Field
+
+        return Field(tuple(f["jump"]), tuple(f["size"]), tuple(f["start"]))
+
+    @property
+    def input_size(self) -> int:
+        return int(self.manifest["input_size"])
+
+    @property
+    def preprocess(self):
+        """The data.preprocess.Preprocess the images went through."""
+        from ..data.preprocess import Preprocess
+
+        return Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.manifest["preprocess"].items()})
+
+    @property
+    def dataset_root(self) -> str:
+        """The folder (or demo:NAME) the images came from."""
+        return self.manifest["dataset"]["root"]
+
+    @property
+    def source(self):
+        """Where row pictures come from (data.sources.ImageSource): folder or demo alike."""
+        from ..data.sources import image_source
+
+        return image_source(self.dataset_root)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.manifest["dataset"].get("classes") or [])
+
+    def _layer_entry(self, layer: str | None) -> dict:
+        layers = self.manifest["layers"]
+        if layer is None:
+            return layers[0]
+        for entry in layers:
+            if entry["name"] == layer:
+                return entry
+        raise KeyError(f"{self.path} holds no layer {layer!r} (it has {', '.join(self.layers)})")
+
+    # --- the arrays ------------------------------------------------------------------------------
+    def array(self, name: str, layer: str | None = None) -> np.ndarray:
+        """A per-row array: `layer` None means the main layer (or the run-wide copy, e.g. logits)."""
+        if (name, None) in self._arrays:
+            return self._arrays[(name, None)]
+        key = (name, layer or self.layer)
+        if key not in self._arrays:
+            raise KeyError(f"{self.path} holds no array {name!r} for layer {key[1]!r}")
+        return self._arrays[key]
+
+    def has_array(self, name: str, layer: str | None = None) -> bool:
+        return (name, None) in self._arrays or (name, layer or self.layer) in self._arrays
+
+    @property
+    def array_keys(self) -> list[tuple[str, str | None]]:
+        return list(self._arrays)
+
+    @property
+    def features(self) -> np.ndarray:
+        """(n_images, n_channels) float16: the main layer averaged over space."""
+        return self.array("features")
+
+    @property
+    def channel_max(self) -> np.ndarray:
+        return self.array("channel_max")
+
+    @property
+    def channel_argmax(self) -> np.ndarray:
+        return self.array("channel_argmax")
 
     # --- reading -----------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.rows)
-
-    @property
-    def key(self) -> str:
-        return self.manifest["key"]
 
     @property
     def labels(self) -> list[str | None]:
@@ -103,10 +223,7 @@ class Run:
                 "failed": int((state == FAILED).sum()), "pending": int((state == PENDING).sum())}
 
     def full_path(self, index: int) -> str:
-        root = self.manifest["dataset"]["root"]
-        if root.startswith("demo:"):
-            return f"{root}/{self.rows[index].path}"
-        return os.path.join(root, *self.rows[index].path.split("/"))
+        return self.source.full_path(self.rows[index].path)
 
     def status(self, index: int) -> tuple[str, str]:
         s = int(self.state[index])
@@ -117,15 +234,25 @@ class Run:
         return "pending", ""
 
     # --- writing -------------------------------------------------------------------------------
-    def write_rows(self, indices: np.ndarray, features: np.ndarray, cmax: np.ndarray, cargmax: np.ndarray) -> None:
-        """Store finished rows; they count as done only once their numbers are on disk."""
-        self.features[indices] = np.clip(features, -FP16_MAX, FP16_MAX)
-        self.channel_max[indices] = np.clip(cmax, -FP16_MAX, FP16_MAX)
-        self.channel_argmax[indices] = cargmax
-        for arr in (self.features, self.channel_max, self.channel_argmax):
-            arr.flush()
+    def write_rows(self, indices: np.ndarray, values: dict) -> None:
+        """Store finished rows; they count as done only once their numbers are on disk.
+
+        values: {name or (name, layer): (len(indices), *row_shape)} for every array of the run.
+        """
+        given = {(k if isinstance(k, tuple) else self._key(k)): v for k, v in values.items()}
+        missing = [k for k in self._arrays if k not in given]
+        if missing:
+            raise ValueError(f"write_rows needs every array of the run; missing {missing}")
+        for key, array in self._arrays.items():
+            spec = REGISTRY.get(key[0])
+            array[indices] = spec.prepare(given[key]) if spec is not None else given[key]
+        for array in self._arrays.values():
+            array.flush()
         self.state[indices] = DONE
         self.state.flush()
+
+    def _key(self, name: str) -> tuple[str, str | None]:
+        return (name, None) if (name, None) in self._arrays else (name, self.layer)
 
     def mark_failed(self, index: int, status: str, reason: str) -> None:
         self.mark_failed_many([(index, status, reason)])
@@ -147,9 +274,13 @@ class Run:
         """Take over every row of `donor` whose file is unchanged (same path, size and mtime).
 
         Used when files were added, removed or changed since the donor run: only the rest
-        is computed again. Returns the number of rows taken over.
+        is computed again. Every array of this run must exist in the donor with the same row
+        shape, else nothing is taken over. Returns the number of rows taken over.
         """
         if donor.signatures is None or self.signatures is None:
+            return 0
+        donor_entries = {(e["name"], e["layer"]): e["row_shape"] for e in donor.manifest["arrays"]}
+        if any(donor_entries.get((e["name"], e["layer"])) != e["row_shape"] for e in self.manifest["arrays"]):
             return 0
         known = {}
         donor_state = np.asarray(donor.state)
@@ -162,8 +293,7 @@ class Run:
         done = np.array([(t, d) for t, d in pairs if donor_state[d] == DONE], np.int64).reshape(-1, 2)
         for start in range(0, len(done), 4096):
             t, d = done[start:start + 4096, 0], done[start:start + 4096, 1]
-            self.write_rows(t, np.asarray(donor.features[d]), np.asarray(donor.channel_max[d]),
-                            np.asarray(donor.channel_argmax[d]))
+            self.write_rows(t, {key: np.asarray(donor._arrays[key][d]) for key in self._arrays})
         self.mark_failed_many([(t, *donor.failures.get(d, ("failed", "unknown reason")))
                                for t, d in pairs if donor_state[d] == FAILED])
         return len(pairs)
@@ -232,34 +362,36 @@ def _read_rows(path: Path) -> list[Row]:
 
 
 def load_run(path: str | os.PathLike, *, writable: bool = False) -> Run:
-    """Open an existing run folder; RunFolderError says what is wrong with it."""
+    """Open an existing run folder (any format this version reads); RunFolderError says what is wrong."""
     path = Path(path).expanduser()
     manifest_path = path / "manifest.json"
     if not manifest_path.exists():
         raise RunFolderError(f"{path} is not a run folder (no manifest.json); create one with 'explorer embed'.")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise RunFolderError(f"{path}: run format version {manifest.get('schema_version')} is not "
-                                 f"supported (this version reads {SCHEMA_VERSION}); embed again.")
+        if not isinstance(manifest, dict):
+            raise ValueError("manifest.json is not an object")
+        manifest = upgrade(manifest, str(path))
         return Run(path, manifest, _read_rows(path), "r+" if writable else "r")
     except RunFolderError:
         raise
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunFolderError(f"{path}: the run folder is damaged ({exc}); embed again with --overwrite.") from None
 
 
-def create_run(path: Path, manifest: dict, rows: list[Row], n_channels: int,
-               signatures: np.ndarray | None = None) -> Run:
-    """A fresh run folder with all rows pending; signatures: (n, 2) file size and mtime."""
+def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarray | None = None) -> Run:
+    """A fresh run folder with all rows pending; signatures: (n, 2) file size and mtime.
+
+    manifest["arrays"] (see arrays.plan) says which arrays to create.
+    """
     path.mkdir(parents=True, exist_ok=True)
-    for name in OUR_FILES:
-        if (path / name).exists():
-            (path / name).unlink()
+    for p in path.iterdir():
+        if p.is_file() and is_our_file(p.name):
+            p.unlink()
     n = len(rows)
-    for name, dtype in (("features.npy", np.float16), ("channel_max.npy", np.float16),
-                        ("channel_argmax.npy", np.int32)):
-        np.lib.format.open_memmap(path / name, mode="w+", dtype=dtype, shape=(n, n_channels)).flush()
+    for entry in manifest["arrays"]:
+        np.lib.format.open_memmap(path / entry["file"], mode="w+", dtype=np.dtype(entry["dtype"]),
+                                  shape=(n, *entry["row_shape"])).flush()
     np.lib.format.open_memmap(path / "state.npy", mode="w+", dtype=np.uint8, shape=(n,)).flush()
     if signatures is not None:
         np.save(path / "signatures.npy", np.asarray(signatures, np.int64).reshape(n, 2))
@@ -270,11 +402,17 @@ def create_run(path: Path, manifest: dict, rows: list[Row], n_channels: int,
     return run
 
 
-def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row], n_channels: int,
+def _same_arrays(run: Run, manifest: dict) -> bool:
+    """The run holds exactly the arrays (names, layers, files, row shapes) the manifest plans."""
+    key = lambda e: (e["name"], e["layer"], e["file"], tuple(e["row_shape"]))  # noqa: E731
+    return sorted(map(key, run.manifest["arrays"])) == sorted(map(key, manifest["arrays"]))
+
+
+def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
              *, overwrite: bool = False, signatures: np.ndarray | None = None) -> tuple[Run, bool]:
     """Resume the run at `path` if it holds the same inputs (same key), else start it.
 
-    Returns (run, resumed). A run of the same model, layer and dataset folder whose files
+    Returns (run, resumed). A run of the same model, layers and dataset folder whose files
     changed is updated: unchanged rows are taken over, only the rest is pending. A folder
     holding a different run is only replaced with overwrite=True; a folder holding
     anything that is not ours is never touched.
@@ -287,26 +425,26 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
             run = load_run(path, writable=True)
         except RunFolderError:
             run = None
-        if run is not None and run.key == key and run.features.shape == (len(rows), n_channels):
+        if run is not None and run.key == key and len(run) == len(rows) and _same_arrays(run, manifest):
             return run, True
-        if run is not None and _same_family(run.manifest, manifest) and run.features.shape[1] == n_channels:
-            return _update_in_place(path, run, dict(manifest, key=key), rows, n_channels, signatures), False
+        if run is not None and _same_family(run.manifest, manifest) and _same_arrays(run, manifest):
+            return _update_in_place(path, run, dict(manifest, key=key), rows, signatures), False
         if run is not None and not overwrite:
             m = run.manifest
             raise RunFolderError(
-                f"{path} already holds another run ({m.get('model')}, layer {m.get('layer')}, "
-                f"{len(run)} images from {m.get('dataset', {}).get('root')}). Choose another --out, "
+                f"{path} already holds another run ({m.get('model')}, layer {run.layer}, "
+                f"{len(run)} images from {run.dataset_root}). Choose another --out, "
                 "or pass --overwrite to replace it.")
-        strangers = [p.name for p in path.iterdir() if p.name not in OUR_FILES and not p.name.endswith(".tmp")
-                     and not p.name.startswith("projection-")]
+        strangers = [p.name for p in path.iterdir() if not is_our_file(p.name) and not p.name.endswith(".tmp")
+                     and not p.name.startswith("projection")]
         if strangers and run is None:
             raise RunFolderError(f"{path} is not empty and is not a run folder ({', '.join(sorted(strangers)[:3])}"
                                  "...); choose an empty or new folder.")
         for p in path.iterdir():  # a damaged or replaced run: start clean
-            if p.name in OUR_FILES or p.name.endswith(".tmp") or p.name.startswith("projection-"):
+            if is_our_file(p.name) or p.name.endswith(".tmp") or p.name.startswith("projection"):
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
     manifest = dict(manifest, key=key)
-    return create_run(path, manifest, rows, n_channels, signatures), False
+    return create_run(path, manifest, rows, signatures), False
 
 
 def _same_family(old: dict, new: dict) -> bool:
@@ -315,22 +453,23 @@ def _same_family(old: dict, new: dict) -> bool:
         and old.get("dataset", {}).get("root") == new.get("dataset", {}).get("root")
 
 
-def _update_in_place(path: Path, old: Run, manifest: dict, rows: list[Row], n_channels: int,
-                     signatures) -> Run:
+def _update_in_place(path: Path, old: Run, manifest: dict, rows: list[Row], signatures) -> Run:
     """Build the updated run beside the old one, take over its unchanged rows, then swap."""
     staging = path.with_name(path.name + ".updating")
     if staging.exists():
         shutil.rmtree(staging)
-    new = create_run(staging, manifest, rows, n_channels, signatures)
+    new = create_run(staging, manifest, rows, signatures)
     new.copy_rows_from(old)
     new.save()
     del old, new  # close the memory maps before the files move
     for p in path.iterdir():  # the old run's files, and its maps of the old file list
-        if p.name in OUR_FILES or p.name.startswith("projection-"):
+        if p.is_file() and (is_our_file(p.name) or p.name.startswith("projection-")):
             p.unlink()
-    for name in sorted(OUR_FILES - {"manifest.json"}) + ["manifest.json"]:  # the manifest last
-        if (staging / name).exists():
-            os.replace(staging / name, path / name)
+        elif p.is_dir() and p.name == "projections":
+            shutil.rmtree(p)
+    moved = sorted(p.name for p in staging.iterdir() if p.name != "manifest.json")
+    for name in moved + ["manifest.json"]:  # the manifest last
+        os.replace(staging / name, path / name)
     shutil.rmtree(staging, ignore_errors=True)
     return load_run(path, writable=True)
 
@@ -362,7 +501,7 @@ def remember_cached(run: Run) -> None:
         index = json.loads(_families_path().read_text())
     except (OSError, ValueError):
         index = {}
-    index[f"{family}:{run.manifest['dataset']['root']}"] = run.path.name
+    index[f"{family}:{run.dataset_root}"] = run.path.name
     try:
         write_atomic(_families_path(), json.dumps(index))
     except OSError:
