@@ -1,111 +1,202 @@
-"""2-D maps of feature space: PCA (scikit-learn) and t-SNE (openTSNE).
+"""2-D maps of feature space as fitted objects: PCA (scikit-learn) and t-SNE (openTSNE).
 
-t-SNE runs in chunks of iterations; each chunk yields a Step whose `partial` is
-the current layout, so a viewer can animate it and a caller can stop between
-chunks. The same seed gives the same layout.
+`PCAProjection` and `TSNEProjection` follow scikit-learn's style (keyword-only parameters,
+`fit`, `transform`, `embedding_`), and `fit_steps` is the same fit as a generator of Steps:
+t-SNE yields its layout every chunk of iterations (`Step.partial`), so a viewer can animate
+it and a caller can stop between chunks. The same seed gives the same layout. A fitted
+t-SNE keeps openTSNE's `TSNEEmbedding`, so new points can be placed into an existing map.
+
+Per run, every projection is kept (see `store`): t-SNE at perplexity 20 and at 30 are both
+on disk, each with the exact rows it was computed from.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
 from ..errors import ExplorerError
-from ..progress import Step, Work
-from ..run.store import Run, write_atomic
+from ..progress import Step, Work, run_to_end
 
 METHODS = ("pca", "tsne")
 EARLY_ITERATIONS = 250  # early exaggeration phase, as in openTSNE's defaults
 MAIN_ITERATIONS = 500
 
 
-def pca_2d(features: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """(n, d) -> (n, 2) float32 principal-component coordinates."""
-    from sklearn.decomposition import PCA
+class PCAProjection:
+    """Principal components: (n, d) -> (n, 2) float32."""
 
-    x = np.asarray(features, dtype=np.float32)
-    if len(x) < 2:
-        return np.zeros((len(x), 2), np.float32)
-    n_components = min(2, x.shape[1], len(x))
-    y = PCA(n_components=n_components, random_state=seed).fit_transform(x).astype(np.float32)
+    method = "pca"
+
+    def __init__(self, *, seed: int = 0):
+        self.seed = int(seed)
+        self.pca_ = None  # sklearn PCA, None when fewer than 2 points or 1 dimension
+        self.embedding_: np.ndarray | None = None
+
+    def params(self) -> dict:
+        return {"method": "pca", "seed": self.seed}
+
+    def fit_steps(self, features: np.ndarray) -> Work["PCAProjection"]:
+        yield Step(0, 1, "PCA")
+        self.fit(features)
+        yield Step(1, 1, "PCA")
+        return self
+
+    def fit(self, features: np.ndarray) -> "PCAProjection":
+        from sklearn.decomposition import PCA
+
+        x = np.asarray(features, dtype=np.float32)
+        if len(x) < 2:
+            self.pca_ = None
+            self.embedding_ = np.zeros((len(x), 2), np.float32)
+            return self
+        self.pca_ = PCA(n_components=min(2, x.shape[1], len(x)), random_state=self.seed).fit(x)
+        self.embedding_ = self.transform(x)
+        return self
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        x = np.asarray(features, dtype=np.float32)
+        if self.pca_ is None:
+            return np.zeros((len(x), 2), np.float32)
+        return _pad2(self.pca_.transform(x).astype(np.float32))
+
+
+class TSNEProjection:
+    """t-SNE (openTSNE): PCA to at most 50 dimensions, perplexity affinities, PCA initialisation."""
+
+    method = "tsne"
+
+    def __init__(self, *, perplexity: float = 30.0, seed: int = 0, n_jobs: int | None = None, chunk: int = 25):
+        if not np.isfinite(perplexity) or perplexity <= 0:
+            raise ExplorerError(f"Perplexity must be a positive number (got {perplexity}).")
+        self.perplexity = float(perplexity)
+        self.seed = int(seed)
+        self.n_jobs = n_jobs
+        self.chunk = int(chunk)
+        self.reduce_ = None  # PCA to 50-D (None when the input is small already)
+        self.tsne_ = None  # openTSNE.TSNEEmbedding; None for tiny inputs (then `fallback_` is a PCA)
+        self.fallback_: PCAProjection | None = None
+        self.embedding_: np.ndarray | None = None
+
+    def params(self) -> dict:
+        return {"method": "tsne", "seed": self.seed, "perplexity": self.perplexity}
+
+    def fit(self, features: np.ndarray) -> "TSNEProjection":
+        return run_to_end(self.fit_steps(features))
+
+    def fit_steps(self, features: np.ndarray) -> Work["TSNEProjection"]:
+        from openTSNE import TSNEEmbedding, affinity, initialization
+        from sklearn.decomposition import PCA
+
+        x = np.asarray(features, dtype=np.float32)
+        n = len(x)
+        if n < 4:  # t-SNE needs neighbours; a tiny set gets a PCA map
+            self.fallback_ = PCAProjection(seed=self.seed).fit(x)
+            self.embedding_ = self.fallback_.embedding_
+            return self
+        total = EARLY_ITERATIONS + MAIN_ITERATIONS
+        n_jobs = self.n_jobs or os.cpu_count() or 1
+        # Perplexity needs at least 3 * perplexity neighbours; small datasets get a smaller one.
+        perplexity = float(min(self.perplexity, max((n - 1) / 3.0, 1.0)))
+        yield Step(0, total, "reducing to 50 dimensions")
+        dims = min(50, n - 1)
+        if x.shape[1] > dims:
+            self.reduce_ = PCA(n_components=dims, random_state=self.seed).fit(x)
+            x = self.reduce_.transform(x).astype(np.float32)
+        yield Step(0, total, "finding neighbours")
+        aff = affinity.PerplexityBasedNN(x, perplexity=perplexity, n_jobs=n_jobs, random_state=self.seed,
+                                         method="exact" if n < 1000 else "auto")
+        init = initialization.pca(x, random_state=self.seed)
+        emb = TSNEEmbedding(init, aff, n_jobs=n_jobs, random_state=self.seed,
+                            negative_gradient_method="fft" if n > 10_000 else "bh")
+        done = 0
+        for phase_iters, params in ((EARLY_ITERATIONS, {"exaggeration": 12, "momentum": 0.5}),
+                                    (MAIN_ITERATIONS, {"exaggeration": 1, "momentum": 0.8})):
+            left = phase_iters
+            while left > 0:
+                step = min(self.chunk, left)
+                emb.optimize(n_iter=step, inplace=True, **params)
+                left -= step
+                done += step
+                yield Step(done, total, "early exaggeration" if params["exaggeration"] > 1 else "optimising",
+                           partial=np.asarray(emb, dtype=np.float32).copy())
+        self.tsne_ = emb
+        self.embedding_ = np.asarray(emb, dtype=np.float32)
+        return self
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """Place new points into the fitted map (openTSNE: optimised against the fixed reference)."""
+        if self.embedding_ is None:
+            raise ExplorerError("This t-SNE projection is not fitted yet.")
+        if self.fallback_ is not None:
+            return self.fallback_.transform(features)
+        x = np.asarray(features, dtype=np.float32)
+        if self.reduce_ is not None:
+            x = self.reduce_.transform(x).astype(np.float32)
+        return np.asarray(self.tsne_.transform(x), dtype=np.float32)
+
+
+Projection = Union[PCAProjection, TSNEProjection]
+
+
+def make_projection(method: str, *, perplexity: float = 30.0, seed: int = 0) -> Projection:
+    if method == "pca":
+        return PCAProjection(seed=seed)
+    if method == "tsne":
+        return TSNEProjection(perplexity=perplexity, seed=seed)
+    raise ExplorerError(f"Unknown projection {method!r}; choose one of {', '.join(METHODS)}.")
+
+
+def _pad2(y: np.ndarray) -> np.ndarray:
     if y.shape[1] < 2:
         y = np.hstack([y, np.zeros((len(y), 2 - y.shape[1]), np.float32)])
     return y
 
 
+# --- the functions of the first release, kept for scripts and benchmarks -------------------------
+
+def pca_2d(features: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """(n, d) -> (n, 2) float32 principal-component coordinates."""
+    return PCAProjection(seed=seed).fit(features).embedding_
+
+
 def tsne_2d(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, chunk: int = 25,
             n_jobs: int | None = None) -> Work[np.ndarray]:
     """(n, d) -> (n, 2) float32 t-SNE layout; yields Steps with the layout so far."""
-    from openTSNE import TSNEEmbedding, affinity, initialization
-    from sklearn.decomposition import PCA
-
-    x = np.asarray(features, dtype=np.float32)
-    n = len(x)
-    if n < 4:
-        return pca_2d(x, seed=seed)
-    total = EARLY_ITERATIONS + MAIN_ITERATIONS
-    n_jobs = n_jobs or os.cpu_count() or 1
-    # Perplexity needs at least 3 * perplexity neighbours; small datasets get a smaller one.
-    perplexity = float(min(perplexity, max((n - 1) / 3.0, 1.0)))
-    yield Step(0, total, "reducing to 50 dimensions")
-    dims = min(50, n - 1)
-    if x.shape[1] > dims:
-        x = PCA(n_components=dims, random_state=seed).fit_transform(x).astype(np.float32)
-    yield Step(0, total, "finding neighbours")
-    aff = affinity.PerplexityBasedNN(x, perplexity=perplexity, n_jobs=n_jobs, random_state=seed,
-                                     method="exact" if n < 1000 else "auto")
-    init = initialization.pca(x, random_state=seed)
-    emb = TSNEEmbedding(init, aff, n_jobs=n_jobs, random_state=seed,
-                        negative_gradient_method="fft" if n > 10_000 else "bh")
-    done = 0
-    for phase_iters, params in ((EARLY_ITERATIONS, {"exaggeration": 12, "momentum": 0.5}),
-                                (MAIN_ITERATIONS, {"exaggeration": 1, "momentum": 0.8})):
-        left = phase_iters
-        while left > 0:
-            step = min(chunk, left)
-            emb.optimize(n_iter=step, inplace=True, **params)
-            left -= step
-            done += step
-            yield Step(done, total, "early exaggeration" if params["exaggeration"] > 1 else "optimising",
-                       partial=np.asarray(emb, dtype=np.float32).copy())
-    return np.asarray(emb, dtype=np.float32)
+    fitted = yield from TSNEProjection(perplexity=perplexity, seed=seed, chunk=chunk, n_jobs=n_jobs).fit_steps(features)
+    return fitted.embedding_
 
 
-def project_run(run: Run, method: str = "pca", *, perplexity: float = 30.0, seed: int = 0) -> Work[np.ndarray]:
-    """Project the run's embedded rows; failed rows get NaN. Writes projection-<method>.npy/.csv."""
-    if method not in METHODS:
-        raise ExplorerError(f"Unknown projection {method!r}; choose one of {', '.join(METHODS)}.")
+# --- the projections of a run, kept on disk ---------------------------------------------------------
+#
+#   projections/<method>-<id>/   layout.npy (n, 2) float32 (NaN: no features), layout.csv, params.json
+#                                (settings + the rows it was computed from), model.pkl (the fitted object)
+#   projection-<method>.npy/.csv/.json   a copy of the latest projection of each method, for people
+#
+# A projection folder is written under a temporary name and renamed: its files are committed together.
+
+def project_run(run, method: str = "pca", *, perplexity: float = 30.0, seed: int = 0) -> Work[np.ndarray]:
+    """Fit a projection on the run's embedded rows (failed rows get NaN), keep it, return the layout."""
+    projection = make_projection(method, perplexity=perplexity, seed=seed)
     mask = run.done_mask
     if mask.sum() < 2:
         raise ExplorerError(f"{run.path}: only {int(mask.sum())} embedded images; a map needs at least 2.")
     features = np.asarray(run.features[mask], dtype=np.float32)
-    if method == "pca":
-        yield Step(0, 1, "PCA")
-        coords = pca_2d(features, seed=seed)
-        yield Step(1, 1, "PCA")
-    else:
-        gen = tsne_2d(features, perplexity=perplexity, seed=seed)
-        while True:
-            try:
-                step = next(gen)
-            except StopIteration as stop:
-                coords = stop.value
-                break
-            if step.partial is not None:
-                step = Step(step.done, step.total, step.label, partial=_scatter_back(step.partial, mask))
-            yield step
-    layout = _scatter_back(coords, mask)
-    save_projection(run, method, layout, _params(method, perplexity, seed))
+    gen = projection.fit_steps(features)
+    while True:
+        try:
+            step = next(gen)
+        except StopIteration:
+            break
+        if step.partial is not None:
+            step = Step(step.done, step.total, step.label, partial=_scatter_back(step.partial, mask))
+        yield step
+    layout = _scatter_back(projection.embedding_, mask)
+    save_projection(run, projection, layout)
     return layout
-
-
-def _params(method: str, perplexity: float, seed: int) -> dict:
-    return {"method": method, "seed": int(seed), **({"perplexity": float(perplexity)} if method == "tsne" else {})}
 
 
 def _scatter_back(coords: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -114,15 +205,74 @@ def _scatter_back(coords: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def projection_path(run: Run, method: str) -> Path:
+def rows_digest(run) -> str:
+    """Names the exact set of rows a projection was computed from."""
+    import hashlib
+
+    done = np.flatnonzero(run.done_mask).astype(np.int64)
+    return hashlib.sha256(len(run).to_bytes(8, "little") + done.tobytes()).hexdigest()[:16]
+
+
+def _folder(run, params: dict):
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    return run.path / "projections" / f"{params['method']}-{digest}"
+
+
+def _params(method: str, perplexity: float, seed: int) -> dict:
+    return make_projection(method, perplexity=perplexity, seed=seed).params()
+
+
+def projection_path(run, method: str):
+    """The people's copy of the latest layout of `method`: projection-<method>.npy."""
     return run.path / f"projection-{method}.npy"
 
 
-def save_projection(run: Run, method: str, layout: np.ndarray, params: dict) -> None:
-    tmp = run.path / f"projection-{method}.npy.tmp"
-    with open(tmp, "wb") as f:
+def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
+    import json
+    import pickle
+    import shutil
+    import tempfile
+    import time
+
+    from ..run.store import write_atomic
+
+    params = projection.params()
+    final = _folder(run, params)
+    final.parent.mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        np.save(tmp / "layout.npy", layout.astype(np.float32))
+        (tmp / "layout.csv").write_text(_layout_csv(run, layout), encoding="utf-8")
+        record = dict(params, rows=rows_digest(run), n=len(run), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        (tmp / "params.json").write_text(json.dumps(record), encoding="utf-8")
+        with open(tmp / "model.pkl", "wb") as f:
+            pickle.dump(projection, f, protocol=pickle.HIGHEST_PROTOCOL)
+        old = None
+        if final.exists():
+            old = final.with_name(final.name + f".old-{os.getpid()}")
+            os.rename(final, old)
+        os.rename(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    # the people's copies; the folder above is what the app reads
+    method = params["method"]
+    with open(run.path / f"projection-{method}.npy.tmp", "wb") as f:
         np.save(f, layout.astype(np.float32))
-    os.replace(tmp, projection_path(run, method))
+    os.replace(run.path / f"projection-{method}.npy.tmp", projection_path(run, method))
+    write_atomic(run.path / f"projection-{method}.csv", _layout_csv(run, layout))
+    write_atomic(run.path / f"projection-{method}.json", json.dumps(params))
+
+
+def _layout_csv(run, layout: np.ndarray) -> str:
+    import csv
+    import io
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["index", "x", "y", "label"])
@@ -130,21 +280,64 @@ def save_projection(run: Run, method: str, layout: np.ndarray, params: dict) -> 
         if np.isfinite(x):
             label = run.rows[i].label
             w.writerow([i, f"{x:.6g}", f"{y:.6g}", "" if label is None else label])
-    write_atomic(run.path / f"projection-{method}.csv", buf.getvalue())
-    write_atomic(run.path / f"projection-{method}.json", json.dumps(params))
+    return buf.getvalue()
 
 
-def load_projection(run: Run, method: str, *, perplexity: float = 30.0, seed: int = 0) -> np.ndarray | None:
-    """The saved layout if it was made with these settings, else None."""
-    path = projection_path(run, method)
+def load_projection(run, method: str, *, perplexity: float = 30.0, seed: int = 0) -> np.ndarray | None:
+    """The kept layout for these settings and exactly the run's current rows, else None."""
+    import json
+
+    params = _params(method, perplexity, seed)
+    folder = _folder(run, params)
+    try:
+        record = json.loads((folder / "params.json").read_text(encoding="utf-8"))
+        if record.get("rows") != rows_digest(run):
+            return None  # computed from another set of rows (the run was resumed or updated since)
+        layout = np.load(folder / "layout.npy")
+    except (OSError, ValueError):
+        return _legacy_projection(run, params)
+    return layout if layout.shape == (len(run), 2) else None
+
+
+def _legacy_projection(run, params: dict) -> np.ndarray | None:
+    """A first-release run's projection-<method>.npy, when it was made with these settings."""
+    import json
+
+    if not run.manifest.get("migrated_from"):
+        return None
+    method = params["method"]
     try:
         saved = json.loads((run.path / f"projection-{method}.json").read_text())
+        layout = np.load(projection_path(run, method))
     except (OSError, ValueError):
         return None
-    if saved != _params(method, perplexity, seed) or not path.exists():
-        return None
+    return layout if saved == params and layout.shape == (len(run), 2) else None
+
+
+def load_projector(run, method: str, *, perplexity: float = 30.0, seed: int = 0) -> Projection | None:
+    """The fitted projection object (for `transform`), or None when it was not kept."""
+    import pickle
+
+    path = _folder(run, _params(method, perplexity, seed)) / "model.pkl"
     try:
-        layout = np.load(path)
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
         return None
-    return layout if layout.shape == (len(run), 2) else None
+
+
+def list_projections(run) -> list[dict]:
+    """Every kept projection of the run (settings, rows, created), newest first."""
+    import json
+
+    out = []
+    folder = run.path / "projections"
+    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if sub.name.startswith(".") or ".old-" in sub.name:
+            continue
+        try:
+            record = json.loads((sub / "params.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        out.append(dict(record, current=record.get("rows") == rows_digest(run)))
+    return sorted(out, key=lambda r: r.get("created", ""), reverse=True)

@@ -8,10 +8,11 @@ arbitrary colours hidden under alpha.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DecodeError
 
@@ -19,9 +20,21 @@ BACKGROUND = (255, 255, 255)  # behind transparent pixels
 MAX_PIXELS = 100_000_000  # beyond this a header is treated as a decompression bomb
 
 # Our own check (in _to_rgb, on the header, before any pixel is decoded) replaces Pillow's, so the
-# message can name the size the header claims.
-Image.MAX_IMAGE_PIXELS = None
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+# message can name the size the header claims. Pillow's limits are process-wide settings that
+# belong to whoever runs us (a notebook keeps its decompression-bomb guard): they are lifted only
+# inside `_open`, around the header parse, under a lock, and put back at once.
+_PILLOW_LIMITS = threading.Lock()
+
+
+def _open(path: str) -> Image.Image:
+    """Image.open without Pillow's pixel limit (ours applies), leaving the process-wide setting as it was."""
+    with _PILLOW_LIMITS:
+        before = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = before
 
 
 def load_rgb(path: str | os.PathLike, *, draft_size: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
@@ -44,7 +57,7 @@ def load_rgb(path: str | os.PathLike, *, draft_size: int | None = None) -> tuple
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with _open(path) as im:
                 return _to_rgb(im, draft_size)
     except DecodeError:
         raise
@@ -115,7 +128,7 @@ def _rescale_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) as a person sees the image (EXIF rotation applied), from the header only."""
     try:
-        with Image.open(path) as im:
+        with _open(os.fspath(path)) as im:
             w, h = im.size
             return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
     except (OSError, SyntaxError, ValueError) as exc:

@@ -1,0 +1,167 @@
+"""The open run format: first-release runs still open, typed accessors, kept projections, Pillow's limits."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer.core.analysis.projection import (PCAProjection, list_projections, load_projection, load_projector,
+                                               project_run)
+from explorer.core.errors import RunFolderError
+from explorer.core.progress import run_to_end
+from explorer.core.run.arrays import plan
+from explorer.core.run.store import Row, create_run, load_run
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture
+def v1_run(tmp_path) -> Path:
+    """A copy of the run folder written by the first release (schema 1)."""
+    shutil.copytree(FIXTURES / "run_v1", tmp_path / "run_v1")
+    return tmp_path / "run_v1"
+
+
+def test_first_release_run_opens_with_typed_accessors(v1_run):
+    raw = json.loads((v1_run / "manifest.json").read_text())
+    assert raw["schema_version"] == 1 and "layers" not in raw
+    run = load_run(v1_run)
+    assert run.layer == "layer2.1.relu_1" and run.layers == ["layer2.1.relu_1"]
+    assert run.layer_shape() == (128, 4, 4) and run.input_size == 32 and run.model == "resnet18"
+    assert run.receptive_field() == 99 and run.field().jump == 8
+    assert run.preprocess.crop == 32 and run.preprocess.resize == 37
+    assert run.source.kind == "folder" and run.dataset_root == "/tmp/fx/photos"
+    assert run.counts() == {"items": 5, "embedded": 4, "failed": 1, "pending": 0}
+    # the numbers are the files' numbers, read through the registry
+    np.testing.assert_array_equal(run.features, np.load(v1_run / "features.npy"))
+    np.testing.assert_array_equal(run.array("channel_argmax", "layer2.1.relu_1"), np.load(v1_run / "channel_argmax.npy"))
+    # its PCA map is still there
+    layout = load_projection(run, "pca")
+    np.testing.assert_array_equal(layout, np.load(v1_run / "projection-pca.npy"))
+
+
+def test_first_release_run_is_taken_over_without_embedding_again(v1_run, tmp_path):
+    """Embedding the same files with the same settings into the old folder computes nothing."""
+    from explorer.core.data.datasets import open_dataset
+    from explorer.core.engine.embedding import embed_dataset, family_key
+    from explorer.core.model.zoo import load_model
+
+    photos = tmp_path / "photos"
+    shutil.copytree(FIXTURES / "run_v1_photos", photos)
+    old = load_run(v1_run)
+    for row in old.rows:  # the files as they were: same sizes, same modification times
+        size, mtime = old.signatures[row.index]
+        assert (photos / row.path).stat().st_size == size
+        os.utime(photos / row.path, ns=(int(mtime), int(mtime)))
+    manifest = json.loads((v1_run / "manifest.json").read_text())
+    manifest["dataset"]["root"] = str(photos.resolve())  # the folder moved with the fixture
+    (v1_run / "manifest.json").write_text(json.dumps(manifest))
+    expected = np.asarray(old.features).copy()
+    del old
+    model = load_model("resnet18", "random", image_size=32)
+    assert family_key(model, "layer2.1.relu_1") == manifest["family"]  # the cache key did not change
+    result = run_to_end(embed_dataset(open_dataset(photos), model, "layer2.1.relu_1", out=v1_run))
+    assert result.computed == 0
+    run = load_run(v1_run)
+    assert json.loads((v1_run / "manifest.json").read_text())["schema_version"] == 2
+    np.testing.assert_array_equal(run.features, expected)
+    assert run.counts() == {"items": 5, "embedded": 4, "failed": 1, "pending": 0}
+
+
+def test_a_newer_run_format_is_refused_with_a_clear_message(v1_run):
+    manifest = json.loads((v1_run / "manifest.json").read_text())
+    (v1_run / "manifest.json").write_text(json.dumps(dict(manifest, schema_version=7)))
+    with pytest.raises(RunFolderError, match="format 7.*reads formats 1 to 2"):
+        load_run(v1_run)
+    (v1_run / "manifest.json").write_text("[]")
+    with pytest.raises(RunFolderError, match="damaged"):
+        load_run(v1_run)
+
+
+def synthetic_run(path: Path, n: int = 240, d: int = 16, seed: int = 0):
+    """A run of blobs with known features, made without a network."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    centres = rng.normal(0, 6, (4, d))
+    feats = centres[labels] + rng.normal(0, 1, (n, d))
+    layer = {"name": "blob", "shape": [d]}
+    manifest = {"dataset": {"root": str(path / "none"), "classes": ["a", "b", "c", "d"]}, "model": "synthetic",
+                "weights": "none", "layers": [layer], "arrays": plan([layer]), "input_size": 8,
+                "preprocess": {"resize": 8, "crop": 8}, "key": "synthetic"}
+    run = create_run(path, manifest, [Row(i, f"{'abcd'[labels[i]]}/{i}.png", "abcd"[labels[i]]) for i in range(n)])
+    run.write_rows(np.arange(n), {"features": feats, "channel_max": feats, "channel_argmax": np.zeros((n, d), int)})
+    run.save(complete=True)
+    return run, feats.astype(np.float16).astype(np.float32), labels
+
+
+def test_projections_are_kept_per_setting_and_know_their_rows(tmp_path):
+    run, feats, labels = synthetic_run(tmp_path / "run")
+    a = run_to_end(project_run(run, "tsne", perplexity=10, seed=1))
+    b = run_to_end(project_run(run, "tsne", perplexity=20, seed=1))
+    assert not np.allclose(a, b)
+    np.testing.assert_array_equal(load_projection(run, "tsne", perplexity=10, seed=1), a)
+    np.testing.assert_array_equal(load_projection(run, "tsne", perplexity=20, seed=1), b)
+    assert load_projection(run, "tsne", perplexity=30, seed=1) is None
+    kept = {(p["method"], p.get("perplexity")) for p in list_projections(run)}
+    assert kept == {("tsne", 10.0), ("tsne", 20.0)}
+    # the people's copy holds the latest, with its settings
+    assert json.loads((run.path / "projection-tsne.json").read_text())["perplexity"] == 20.0
+    # a projection belongs to the rows it was computed from: one more failed row and it is stale
+    run.mark_failed(3, "unreadable", "test")
+    assert load_projection(run, "tsne", perplexity=10, seed=1) is None
+    assert not any(p["current"] for p in list_projections(run))
+
+
+def test_pca_projection_transform_matches_scikit_learn(tmp_path):
+    from sklearn.decomposition import PCA
+
+    run, feats, _ = synthetic_run(tmp_path / "run")
+    run_to_end(project_run(run, "pca", seed=0))
+    fitted = load_projector(run, "pca", seed=0)
+    assert isinstance(fitted, PCAProjection)
+    new = np.random.default_rng(5).normal(0, 6, (7, feats.shape[1])).astype(np.float32)
+    ref = PCA(n_components=2).fit(feats).transform(new)
+    ours = fitted.transform(new)
+    for c in range(2):  # components are defined up to sign
+        sign = np.sign(np.dot(ours[:, c], ref[:, c]))
+        np.testing.assert_allclose(ours[:, c] * sign, ref[:, c], rtol=1e-3, atol=1e-3)
+
+
+def test_tsne_projection_places_new_points_next_to_their_cluster(tmp_path):
+    run, feats, labels = synthetic_run(tmp_path / "run", n=300)
+    layout = run_to_end(project_run(run, "tsne", perplexity=15, seed=0))
+    fitted = load_projector(run, "tsne", perplexity=15, seed=0)
+    rng = np.random.default_rng(9)
+    picks = rng.choice(len(feats), 12, replace=False)
+    new = feats[picks] + rng.normal(0, 0.3, (12, feats.shape[1])).astype(np.float32)  # near, not equal
+    placed = fitted.transform(new)
+    # each new point's nearest neighbour in the map has the cluster of the point it was made from
+    d = ((placed[:, None, :] - layout[None, :, :]) ** 2).sum(-1)
+    assert (labels[d.argmin(1)] == labels[picks]).mean() >= 11 / 12
+
+
+def test_importing_the_core_leaves_pillow_limits_alone(tmp_path):
+    """A notebook keeps Pillow's decompression-bomb guard; our decoder still reports bombs itself."""
+    from tests.core.test_bad_files import png_with_fake_size
+
+    png_with_fake_size(tmp_path / "bomb.png", 40000, 40000)
+    code = ("import pkgutil, importlib, explorer.core as core\n"
+            "from PIL import Image\n"
+            "before = Image.MAX_IMAGE_PIXELS\n"
+            "for m in pkgutil.walk_packages(core.__path__, 'explorer.core.'): importlib.import_module(m.name)\n"
+            "assert Image.MAX_IMAGE_PIXELS == before, Image.MAX_IMAGE_PIXELS\n"
+            "from explorer.core.data.decode import load_rgb\n"
+            "from explorer.core.errors import DecodeError\n"
+            f"try:\n    load_rgb({str(tmp_path / 'bomb.png')!r})\n"
+            "except DecodeError as e:\n    print(e.kind, e.reason)\n"
+            "assert Image.MAX_IMAGE_PIXELS == before\n"
+            "print('limit', Image.MAX_IMAGE_PIXELS)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=FIXTURES.parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "too-large" in out.stdout and "40000x40000" in out.stdout
+    assert "limit 89478485" in out.stdout  # Pillow's own default, untouched
