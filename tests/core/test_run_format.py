@@ -165,3 +165,33 @@ def test_importing_the_core_leaves_pillow_limits_alone(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "too-large" in out.stdout and "40000x40000" in out.stdout
     assert "limit 89478485" in out.stdout  # Pillow's own default, untouched
+
+
+def test_items_csv_round_trips_every_control_character(tmp_path):
+    """A file name with \\r (or any control character) must not split items.csv."""
+    names = [f"cls/a{chr(c)}b.png" for c in range(1, 32)] + ["cls/a\x7fb.png", 'cls/"quoted", name.png',
+                                                              "cls/=SUM(A1).png", "cls/\r\n.png"]
+    layer = {"name": "x", "shape": [2]}
+    manifest = {"dataset": {"root": str(tmp_path / "none"), "classes": ["c\rd"]}, "model": "m", "weights": "w",
+                "layers": [layer], "arrays": plan([layer]), "input_size": 8, "key": "k"}
+    rows = [Row(i, name, "c\rd" if i % 2 else None) for i, name in enumerate(names)]
+    run = create_run(tmp_path / "run", manifest, rows)
+    run.mark_failed(4, "unreadable", "reason with\rcarriage return\nand newline")
+    run.save()
+    again = load_run(tmp_path / "run")
+    assert [(r.index, r.path, r.label) for r in again.rows] == [(r.index, r.path, r.label) for r in rows]
+    assert again.status(4) == ("unreadable", "reason with\rcarriage return\nand newline")
+
+
+def test_run_files_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        run, _, _ = synthetic_run(tmp_path / "run", n=8)
+        run_to_end(project_run(run, "pca"))
+    finally:
+        os.umask(old)
+    for name in ("manifest.json", "items.csv", "features.npy", "projection-pca.csv", "projection-pca.json"):
+        assert (run.path / name).stat().st_mode & 0o777 == 0o644, name
+    kept = next((run.path / "projections").iterdir())
+    assert kept.stat().st_mode & 0o777 == 0o755
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in kept.iterdir())

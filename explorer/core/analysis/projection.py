@@ -237,13 +237,14 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
     import tempfile
     import time
 
-    from ..run.store import write_atomic
+    from ..run.store import UMASK, write_atomic
 
     params = projection.params()
     final = _folder(run, params)
     final.parent.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
+        os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700
         np.save(tmp / "layout.npy", layout.astype(np.float32))
         (tmp / "layout.csv").write_text(_layout_csv(run, layout), encoding="utf-8")
         record = dict(params, rows=rows_digest(run), n=len(run), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -270,11 +271,12 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
 
 
 def _layout_csv(run, layout: np.ndarray) -> str:
-    import csv
     import io
 
+    from ..run.store import csv_writer
+
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv_writer(buf)
     w.writerow(["index", "x", "y", "label"])
     for i, (x, y) in enumerate(layout):
         if np.isfinite(x):

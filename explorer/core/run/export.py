@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
 import numpy as np
 
-from .store import Run, write_atomic
+from .store import Run, csv_writer, write_atomic
 
 
 def selection_csv(run: Run, indices, layout: np.ndarray | None, path) -> None:
     """index, path, label, x, y (x, y empty without a layout)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv_writer(buf)
     w.writerow(["index", "path", "label", "x", "y"])
     for i in indices:
         row = run.rows[int(i)]

@@ -48,11 +48,21 @@ def is_our_file(name: str) -> bool:
         or (name.endswith(".npy") and name[:-4] in REGISTRY)
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder and rename it over `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; our files are as readable as any other
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
@@ -331,11 +341,17 @@ def _open_array(path: Path, mode: str) -> np.memmap:
     return np.load(path, mmap_mode=mode)
 
 
+def csv_writer(buf):
+    """csv.writer for files we read back: a field holding \\r or \\n is quoted, so a file name with a
+    carriage return cannot split a row (the csv module only quotes the characters of the line ending)."""
+    return csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+
 def _csv_text(lines) -> str:
     import io
 
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(lines)
+    csv_writer(buf).writerows(lines)
     return buf.getvalue()
 
 
