@@ -1,28 +1,63 @@
-"""From names to a finished run: list the dataset, load the model, embed one layer.
+"""From names to a map, written once for the CLI and the app: list, look in the cache, prepare, embed, project.
 
-The CLI and the app both call `embed_request`, so the whole chain (and its
-progress and cancellation) is the same everywhere.
+    opened = yield from open_or_embed(request)             # a finished cached run costs a listing
+    layout = yield from project_layout(opened.run, "tsne")  # the saved map, or PCA, then t-SNE
+
+Each step is a generator of Steps, so progress and cancellation are the same everywhere:
+the CLI drives them under tqdm, the app in its job lanes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from .analysis.projection import METHODS, load_projection, project_run
 from .data.datasets import Dataset, scan_dataset
 from .engine.embedding import EmbedResult, embed_dataset
+from .errors import ExplorerError
 from .model.layers import LayerGraph, list_layers
 from .model.zoo import LoadedModel, load_model
 from .progress import Step, Work
-from .run.requests import EmbedRequest, remember
+from .run.requests import EmbedRequest, find_finished, list_once, remember
+from .run.store import Run
 
-__all__ = ["EmbedRequest", "Prepared", "prepare", "embed_request"]
+__all__ = ["EmbedRequest", "Prepared", "Opened", "Layout", "prepare", "embed_request", "open_or_embed",
+           "describe_model", "project_layout"]
 
 
 @dataclass
 class Prepared:
+    """A listed dataset and a loaded model with its layer graph: what embedding needs."""
+
     dataset: Dataset
     model: LoadedModel
     graph: LayerGraph
+
+
+@dataclass
+class Opened:
+    """The run for a request, reopened or (re)computed."""
+
+    result: EmbedResult  # computed rows, reused, seconds, device ("cache": reopened, nothing loaded)
+    prepared: Prepared | None  # None: a finished cached run reopened without loading the model
+
+    @property
+    def run(self) -> Run:
+        return self.result.run
+
+    @property
+    def device(self) -> str:
+        return self.result.device
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A 2-D map of a run: xy (n, 2) float32, NaN for rows without features."""
+
+    xy: np.ndarray
+    method: str  # "pca" | "tsne"; steps of a running t-SNE carry "tsne-partial"
 
 
 def prepare(request: EmbedRequest, dataset: Dataset | None = None) -> Work[Prepared]:
@@ -37,7 +72,7 @@ def prepare(request: EmbedRequest, dataset: Dataset | None = None) -> Work[Prepa
 
 
 def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Work[EmbedResult]:
-    """The whole chain; yields Steps, returns the EmbedResult (resumed or reused when possible)."""
+    """Embed (or resume, or reuse) the request's run with a prepared model; yields Steps."""
     if prepared is None:
         prepared = yield from prepare(request)
     result = yield from embed_dataset(
@@ -47,3 +82,63 @@ def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Wo
     if request.out is None and result.run.complete:
         remember(request, prepared.dataset.fingerprint(), result.run.key)
     return result
+
+
+def open_or_embed(request: EmbedRequest, prepared: Prepared | None = None) -> Work[Opened]:
+    """The request's run: a finished cached run is reopened without loading the model; otherwise
+    the model is loaded (unless `prepared`, from an earlier call on the same dataset and model, is
+    given) and the run embedded, resumed, or reused.
+
+    Yields Steps; once the model is loaded, one Step carries the Prepared as its `partial`, so a
+    viewer can show the model while embedding runs.
+    """
+    yield Step(0, None, "looking in the cache")
+    if prepared is None:
+        listed = yield from list_once(request)  # one listing serves the lookup and the embedding
+        finished = find_finished(request, listed)
+        if finished is not None:
+            return Opened(EmbedResult(finished, 0, True, 0.0, "cache"), None)
+        prepared = yield from prepare(request, listed)
+        yield Step(0, None, f"{prepared.model.name} loaded", partial=prepared)
+    result = yield from embed_request(request, prepared)
+    return Opened(result, prepared)
+
+
+def describe_model(request: EmbedRequest) -> Work[tuple[Prepared, str]]:
+    """The model behind a reopened run and the device it would run on, for a viewer to show."""
+    from .engine.embedding import resolve_device
+
+    prepared = yield from prepare(request)
+    return prepared, str(resolve_device(request.device))
+
+
+def project_layout(run: Run, method: str = "tsne", *, perplexity: float = 30.0, seed: int = 0) -> Work[Layout]:
+    """The run's map for these settings: read back when saved, else computed and saved.
+
+    t-SNE starts from the PCA map, which is yielded first as a `partial` (something sensible
+    to show), followed by the t-SNE's own frames ("tsne-partial") while it optimises.
+    """
+    if method not in METHODS:
+        raise ExplorerError(f"Unknown projection {method!r}; choose one of {', '.join(METHODS)}.")
+    if method == "tsne":
+        saved = load_projection(run, "tsne", perplexity=perplexity, seed=seed)
+        if saved is not None:
+            return Layout(saved, "tsne")
+    pca = load_projection(run, "pca", seed=seed)
+    if pca is None:
+        pca = yield from project_run(run, "pca", seed=seed)
+    if method == "pca":
+        return Layout(pca, "pca")
+    yield Step(0, None, "t-SNE", partial=Layout(pca, "pca"))
+    work = project_run(run, "tsne", perplexity=perplexity, seed=seed)
+    try:
+        while True:
+            try:
+                step = next(work)
+            except StopIteration as stop:
+                return Layout(stop.value, "tsne")
+            if step.partial is not None:
+                step = Step(step.done, step.total, step.label, partial=Layout(step.partial, "tsne-partial"))
+            yield step
+    finally:
+        work.close()  # cancelled: stop the optimisation now, not when the generator is collected

@@ -1,0 +1,1 @@
+"""One module per sub-command: `add_parser(sub)` declares it, `run(args)` does it (exit code)."""

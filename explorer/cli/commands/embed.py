@@ -1,0 +1,64 @@
+"""explorer embed DATASET: every image through one layer into a run folder (resumed, or reused)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..main import Cancelled, drive
+from ..options import embed_options, weights
+
+
+def add_parser(sub) -> None:
+    sp = sub.add_parser("embed", help="embed every image of a dataset with one layer into a run folder")
+    sp.add_argument("dataset", help="a folder (class sub-folders as labels) or demo:digits")
+    sp.add_argument("--out", default=None, help="run folder (default: the app's cache)")
+    sp.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
+    embed_options(sp)
+    sp.set_defaults(func=run)
+
+
+def summary_line(run) -> str:
+    c = run.counts()
+    text = f"{c['embedded']:,} embedded"
+    if c["failed"]:
+        parts = ", ".join(f"{n} {status}" for status, n in run.failure_summary().items())
+        text += f", {c['failed']:,} skipped: {parts}"
+    if c["pending"]:
+        text += f", {c['pending']:,} not yet embedded"
+    return text
+
+
+def embed(dataset_spec: str, args, quiet: bool = False):
+    """core.pipeline.open_or_embed under a progress bar: the app's own chain. Returns its Opened."""
+    from ...core.data.datasets import describe
+    from ...core.pipeline import EmbedRequest, Prepared, open_or_embed
+
+    request = EmbedRequest(dataset_spec, args.model, weights(args.weights), args.layer, args.image_size,
+                           args.out, args.device, args.batch_size, args.workers,
+                           getattr(args, "overwrite", False))
+
+    def loaded(partial, bar):
+        if isinstance(partial, Prepared):  # the model is loaded: the embedding starts
+            if not quiet:
+                bar.write(f"{partial.dataset.root}: {describe(partial.dataset)}", file=sys.stderr)
+            bar.set_description(f"embedding {partial.model.name}/{args.layer or partial.graph.default}")
+
+    try:
+        return drive(open_or_embed(request), "opening", quiet=quiet, on_partial=loaded)
+    except Cancelled:
+        print("Cancelled. Finished rows are saved; run the same command again to resume.", file=sys.stderr)
+        raise
+
+
+def run(args) -> int:
+    result = embed(args.dataset, args).result
+    run = result.run
+    how = "already complete, reused" if result.reused else \
+        f"{result.computed:,} images in {result.seconds:.1f} s on {result.device}"
+    print(f"{run.path}: {summary_line(run)} ({how})")
+    bad = [r.index for r in run.rows if run.status(r.index)[0] not in ("ok", "pending")]
+    for i in bad[:10]:
+        print(f"  skipped {run.rows[i].path}: {run.status(i)[1]}", file=sys.stderr)
+    if len(bad) > 10:
+        print(f"  ... and {len(bad) - 10} more (see {run.path / 'items.csv'})", file=sys.stderr)
+    return 0
