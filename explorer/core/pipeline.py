@@ -17,7 +17,7 @@ from .analysis.projection import METHODS, load_projection, project_run
 from .data.datasets import Dataset, scan_dataset
 from .engine.embedding import EmbedResult, embed_dataset
 from .errors import ExplorerError
-from .model.layers import LayerGraph, list_layers
+from .model.graph import ModelGraph, model_graph
 from .model.zoo import LoadedModel, load_model
 from .progress import Step, Work
 from .run.requests import EmbedRequest, find_finished, list_once, remember
@@ -33,7 +33,7 @@ class Prepared:
 
     dataset: Dataset
     model: LoadedModel
-    graph: LayerGraph
+    graph: ModelGraph  # traced once; layers, receptive fields, extractors
 
 
 @dataclass
@@ -67,7 +67,7 @@ def prepare(request: EmbedRequest, dataset: Dataset | None = None) -> Work[Prepa
     yield Step(0, None, f"loading {request.model}")
     model = load_model(request.model, request.weights, image_size=request.image_size)
     yield Step(0, None, f"tracing {request.model}")
-    graph = list_layers(model.module, model.preprocess.crop)
+    graph = model_graph(model)
     return Prepared(dataset, model, graph)
 
 

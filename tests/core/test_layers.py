@@ -99,7 +99,7 @@ def test_shapes_match_real_outputs_and_pooled_layers_have_no_field():
     model = build("resnet18")
     graph = list_layers(model, 160)
     for layer in ("conv1", "layer2.1.add", "avgpool", "fc"):
-        out = make_extractor(model, layer)(torch.zeros(2, 3, 160, 160))
+        out = graph.extractor([layer])(torch.zeros(2, 3, 160, 160))[layer]
         assert tuple(out.shape[1:]) == graph[layer].shape
     assert graph["avgpool"].receptive_field is None and graph["fc"].receptive_field is None
     assert graph["fc"].shape == (1000,)
@@ -154,7 +154,7 @@ def test_untraceable_model_falls_back_to_hooks():
 ])
 def test_folding_batch_norms_keeps_layer_values_and_the_model(name, layers):
     """Extractors fold BN into convs for speed: same values, and the model is untouched."""
-    from explorer.core.model.layers import _tracer_kwargs
+    from explorer.core.model.graph import _tracer_kwargs
     from explorer.core.model.zoo import load_model
 
     model = load_model(name, "random").module.eval()
@@ -164,8 +164,10 @@ def test_folding_batch_norms_keeps_layer_values_and_the_model(name, layers):
                 m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randn(2, 3, 96, 96)
-    for layer in layers:
+    graph = list_layers(model, 96)
+    for i, layer in enumerate(layers):
         reference = create_feature_extractor(model, {layer: "o"}, tracer_kwargs=_tracer_kwargs())(x)["o"]
-        ours = make_extractor(model, layer)(x)
+        # the graph's extractor, and once the one-layer wrapper kept for older callers
+        ours = graph.extractor([layer])(x)[layer] if i else make_extractor(model, layer, graph)(x)
         torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

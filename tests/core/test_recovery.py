@@ -77,9 +77,9 @@ def test_a_damaged_run_folder_is_rebuilt(photo_folder, tmp_path, damage):
 def test_out_of_memory_halves_the_batch_then_falls_back_to_the_cpu(photo_folder, tmp_path, monkeypatch):
     import torch
 
-    from explorer.core.engine import embedding
+    from explorer.core.model.graph import ModelGraph
 
-    real = embedding.make_extractor
+    real = ModelGraph.extractor  # the seam: every extractor is cut from the model's one graph
     calls = []
 
     class Flaky(torch.nn.Module):
@@ -97,7 +97,8 @@ def test_out_of_memory_halves_the_batch_then_falls_back_to_the_cpu(photo_folder,
             return self.inner(x)
 
     flaky = {}
-    monkeypatch.setattr(embedding, "make_extractor", lambda *a, **k: flaky.setdefault("m", Flaky(real(*a, **k))))
+    monkeypatch.setattr(ModelGraph, "extractor",
+                        lambda self, *a, **k: flaky.setdefault("m", Flaky(real(self, *a, **k))))
     model = load_model("resnet18", "random", image_size=64)
     labels = []
     work = embed_dataset(open_dataset(photo_folder), model, "layer3.1.add", out=tmp_path / "oom", batch_size=8)

@@ -8,15 +8,23 @@ from PIL import Image
 from ..data.preprocess import Preprocess
 
 
-def layer_output(extractor, preprocess: Preprocess, image: Image.Image) -> np.ndarray:
-    """The layer's output for one image: (C, H, W) float32 (or (C,) for 1-D layers)."""
+def layer_output(extractor, preprocess: Preprocess, image: Image.Image, layer: str | None = None) -> np.ndarray:
+    """`layer`'s output for one image: (C, H, W) float32 (or (C,) for 1-D layers).
+
+    `extractor` comes from `ModelGraph.extractor` (a dict of outputs; `layer` picks one, and may
+    be left out when there is only one) or maps images to one tensor. The image goes to the
+    extractor's device; no lock is needed (the extractor guards itself against a trace).
+    """
     import torch
 
-    from ..model.layers import MODEL_LOCK
-
-    x = preprocess(image)[None]
-    with torch.inference_mode(), MODEL_LOCK:
+    device = next((t.device for t in extractor.parameters()), torch.device("cpu"))
+    x = preprocess(image)[None].to(device)
+    with torch.inference_mode():
         out = extractor(x)
+    if isinstance(out, dict):
+        if layer is None and len(out) != 1:
+            raise ValueError(f"the extractor returns {', '.join(out)}: say which layer")
+        out = out[layer] if layer is not None else next(iter(out.values()))
     return out[0].float().cpu().numpy()
 
 

@@ -270,14 +270,13 @@ class NeuronViews(QTabWidget):
         def work():
             from ...core.analysis.activation import layer_output, overlay
             from ...core.run.images import load_item
-            from ...core.model.layers import make_extractor
 
             cached = self._extractor  # one read: another overlay worker may replace it meanwhile
             if cached is None or cached[0] != (id(model), layer):
-                cached = ((id(model), layer), make_extractor(model.module, layer, graph).eval())
+                cached = ((id(model), layer), graph.extractor([layer]))  # cut from the one traced graph
                 self._extractor = cached
             image = load_item(run, index)
-            out = layer_output(cached[1], model.preprocess, image)
+            out = layer_output(cached[1], model.preprocess, image, layer)
             if out.ndim != 3:
                 return index, channel, None
             return index, channel, overlay(image, out[channel], model.preprocess)
