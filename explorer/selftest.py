@@ -60,7 +60,7 @@ def run_self_test(report_path: str | None = None, screenshot: str | None = None,
 
 def _window_before_torch(report: dict, screenshot: Path, t0: float) -> None:
     """The window is on screen before torch is imported; then the pipeline fills it."""
-    from PySide6.QtCore import QThreadPool, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from .gui.main_window import MainWindow
@@ -74,14 +74,14 @@ def _window_before_torch(report: dict, screenshot: Path, t0: float) -> None:
     if age is not None:  # includes interpreter start-up (and a bundle's bootloader)
         report["timings"]["window_shown_since_process_start_s"] = round(age, 2)
     report["checks"]["window_before_torch"] = "torch" not in sys.modules
-    window.state.update_settings(dataset=str(_images()), projection="pca")
+    window.session.update(dataset=str(_images()), projection="pca")
     outcome = {}
     window.pipeline_finished.connect(lambda: outcome.setdefault("ok", True) and app.quit())
     window.pipeline_failed.connect(lambda msg: (outcome.setdefault("error", msg), app.quit()))
     QTimer.singleShot(0, window.start_pipeline)
     QTimer.singleShot(300_000, app.quit)
     app.exec()
-    QThreadPool.globalInstance().waitForDone(30_000)
+    window.jobs.wait(30_000)
     report["timings"]["map_drawn_s"] = round(time.perf_counter() - t0, 2)
     report["checks"]["window_pipeline"] = bool(outcome.get("ok")) and "error" not in outcome
     if "error" in outcome:

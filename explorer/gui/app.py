@@ -17,7 +17,7 @@ def run_app(dataset: str | None = None, model: str | None = None, layer: str | N
               "headless, set QT_QPA_PLATFORM=offscreen (with --screenshot PATH).", file=sys.stderr)
         return 2
     import pyqtgraph as pg
-    from PySide6.QtCore import QThreadPool, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from .main_window import MainWindow
@@ -33,7 +33,7 @@ def run_app(dataset: str | None = None, model: str | None = None, layer: str | N
         changes["layer"] = None
     if weights:
         changes["weights"] = None if weights == "pretrained" else weights
-    window.state.update_settings(**changes)
+    window.session.update(**changes)
     window.show()
     QTimer.singleShot(0, window.start_pipeline)
     result = {"code": 0}
@@ -47,5 +47,5 @@ def run_app(dataset: str | None = None, model: str | None = None, layer: str | N
         window.pipeline_failed.connect(lambda msg: (print(msg, file=sys.stderr), save(1)))
     app.exec()
     window.jobs.cancel()
-    QThreadPool.globalInstance().waitForDone(30_000)  # let workers close their generators cleanly
+    window.jobs.wait(30_000)  # let workers close their generators cleanly
     return result["code"]

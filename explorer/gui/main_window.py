@@ -1,8 +1,10 @@
 """The main window: docks around the scatter, menus, and the pipeline of jobs.
 
-The pipeline: prepare (list dataset, load model, trace layers) -> embed (or reuse the
-cached run) -> PCA layout -> t-SNE, animated. Each stage is a core generator run by
-the JobRunner; changing the layer re-embeds, changing perplexity only re-projects.
+The pipeline is core.pipeline's, as in the CLI: open_or_embed (list, cache lookup,
+prepare, embed) then project_layout (PCA, then t-SNE, animated), each a generator run in
+the pipeline lane; changing the layer re-embeds, changing perplexity only re-projects.
+The window holds the Session (what is shown) and binds the views to it; every other
+background job runs in the analysis or io lane.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..core.session import Session
 from ..resources import resource_path
-from .widgets.controls import ControlsPanel
-from .views.gallery_view import GalleryView
-from .widgets.job_bar import JobBar
-from .views.neuron_views import NeuronViews
-from .jobs import JobRunner
-from .views.scatter_view import ScatterView
-from .state import ExplorerState
+from .bridge import SessionBridge
+from .jobs import JobRunner, freeze_heap
 from .thumbnails import ThumbnailCache
+from .views.gallery_view import GalleryView
+from .views.neuron_views import NeuronViews
+from .views.scatter_view import ScatterView
+from .widgets.controls import ControlsPanel
+from .widgets.job_bar import JobBar
 
 MAX_RECENT = 8
 
@@ -31,13 +34,14 @@ class MainWindow(QMainWindow):
     pipeline_finished = Signal()  # the final layout for the current settings is drawn
     pipeline_failed = Signal(str)
 
-    def __init__(self, state: ExplorerState | None = None, *, remember: bool = True):
+    def __init__(self, session: Session | None = None, *, remember: bool = True):
         super().__init__()
         self.setWindowTitle("CNN Feature Explorer")
         icon = resource_path("icons", "explorer.svg")
         if icon.exists():
             self.setWindowIcon(QIcon(str(icon)))
-        self.state = state or ExplorerState(self)
+        self.session = session or Session()
+        self.bridge = SessionBridge(self.session, self)
         self.remember = remember
         self.settings = QSettings("cnn-feature-explorer", "explorer")
         self.jobs = JobRunner(self)
@@ -49,7 +53,7 @@ class MainWindow(QMainWindow):
         self._describing = False
         self._finish_when_described = False
 
-        self.scatter = ScatterView(self.state, self.thumbs)
+        self.scatter = ScatterView(self.bridge, self.thumbs, self.jobs)
         self.banner = QLabel(wordWrap=True)
         self.banner.setStyleSheet("background: #fdecea; color: #8a1c1c; padding: 6px; border: 1px solid #f5c2c0;")
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -61,9 +65,9 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.scatter, 1)
         self.setCentralWidget(central)
 
-        self.controls = ControlsPanel(self.state)
-        self.gallery = GalleryView(self.state, self.thumbs, self.previews)
-        self.neurons = NeuronViews(self.state)
+        self.controls = ControlsPanel(self.bridge)
+        self.gallery = GalleryView(self.bridge, self.thumbs, self.previews, self.jobs)
+        self.neurons = NeuronViews(self.bridge, self.jobs)
         controls_dock = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
         gallery_dock = self._dock("Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea, 420)
         self.neurons_dock = self._dock("Neurons", self.neurons, Qt.DockWidgetArea.RightDockWidgetArea, 420)
@@ -71,7 +75,9 @@ class MainWindow(QMainWindow):
         gallery_dock.raise_()
         self.resizeDocks([controls_dock, gallery_dock], [300, 440], Qt.Orientation.Horizontal)
 
-        self.job_bar = JobBar(self.jobs)
+        self.job_bar = JobBar(self.jobs.pipeline)
+        self.analysis_bar = JobBar(self.jobs.analysis, quiet=True)
+        self.io_bar = JobBar(self.jobs.io, quiet=True)
         self.device_label = QLabel()
         self.count_label = QLabel()
         self.skipped_button = QPushButton()
@@ -83,6 +89,8 @@ class MainWindow(QMainWindow):
         sb.addWidget(self.count_label)
         sb.addWidget(self.skipped_button)
         sb.addPermanentWidget(self.device_label)
+        sb.addPermanentWidget(self.io_bar)
+        sb.addPermanentWidget(self.analysis_bar)
         sb.addPermanentWidget(self.job_bar)
 
         self._menus()
@@ -93,8 +101,8 @@ class MainWindow(QMainWindow):
         self.controls.projection_chosen.connect(self.set_projection)
         self.controls.thumbnails_toggled.connect(self.scatter.set_thumbnails)
         self.jobs.failed.connect(self._job_failed)
-        self.state.run_changed.connect(self._update_counts)
-        self.state.selection_changed.connect(self._update_counts)
+        self.bridge.run_changed.connect(self._update_counts)
+        self.bridge.selection_changed.connect(self._update_counts)
         self.setAcceptDrops(True)
         self.resize(1440, 900)
         if remember:
@@ -146,7 +154,7 @@ class MainWindow(QMainWindow):
                 and not os.path.isdir(str(changes["dataset"])):
             changes.pop("dataset")
             changes.pop("layer", None)
-        self.state.update_settings(**changes)
+        self.session.update(**changes)
         self._refresh_recent()
 
     def closeEvent(self, event):
@@ -156,8 +164,8 @@ class MainWindow(QMainWindow):
             s.setValue("geometry", self.saveGeometry())
             s.setValue("windowState", self.saveState())
             for key in ("dataset", "model", "projection"):
-                s.setValue(key, getattr(self.state, key))
-            s.setValue("layer", self.state.layer or "")
+                s.setValue(key, getattr(self.session, key))
+            s.setValue("layer", self.session.layer or "")
         super().closeEvent(event)
 
     def _remember_dataset(self, spec: str):
@@ -179,30 +187,30 @@ class MainWindow(QMainWindow):
             self.open_dataset(folder)
 
     def choose_weights(self):
-        path, _ = QFileDialog.getOpenFileName(self, f"Weights for {self.state.model}", "",
+        path, _ = QFileDialog.getOpenFileName(self, f"Weights for {self.session.model}", "",
                                               "PyTorch state dict (*.pth *.pt *.bin *.ckpt);;All files (*)")
         if path:
-            self.state.update_settings(weights=path, layer=None)
+            self.session.update(weights=path, layer=None)
             self.start_pipeline()
 
     def open_dataset(self, spec: str):
-        self.state.update_settings(dataset=str(spec))
+        self.session.update(dataset=str(spec))
         self._remember_dataset(str(spec))
         self.start_pipeline()
 
     def set_model(self, name: str, weights: str | None = None):
-        self.state.update_settings(model=name, weights=weights, layer=None)
+        self.session.update(model=name, weights=weights, layer=None)
         self.start_pipeline()
 
     def set_layer(self, layer: str):
-        if layer and layer != self.state.layer:
-            self.state.update_settings(layer=layer)
+        if layer and layer != self.session.layer:
+            self.session.update(layer=layer)
             self.start_pipeline()
 
     def set_projection(self, method: str, perplexity: float, seed: int):
-        s = self.state
+        s = self.session
         if (method, perplexity, seed) != (s.projection, s.perplexity, s.seed):
-            s.update_settings(projection=method, perplexity=perplexity, seed=seed)
+            s.update(projection=method, perplexity=perplexity, seed=seed)
             if s.run is not None:
                 self.start_projection()
 
@@ -215,134 +223,97 @@ class MainWindow(QMainWindow):
         self.open_dataset(event.mimeData().urls()[0].toLocalFile())
 
     def refresh_model_statuses(self):
-        """Weights status per zoo model (bundled / cached / downloadable), from a worker thread."""
-        from superqt.utils import create_worker
-
+        """Weights status per zoo model (bundled / cached / downloadable), in the analysis lane."""
         def statuses():
             from ..core.model.zoo import list_models
 
             return {m.name: m.weights for m in list_models()}
 
-        worker = create_worker(statuses, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(self.controls.set_model_statuses)
-        self._status_worker = worker
-        worker.start()
+        self.jobs.analysis.start("Checking model weights", statuses, self.controls.set_model_statuses,
+                                 key="model-statuses")
 
-    # --- the pipeline -----------------------------------------------------------------------------
+    # --- the pipeline: core.pipeline's generators in the pipeline lane ----------------------------
     def start_pipeline(self):
-        s = self.state
+        s = self.session
         self.banner.hide()
         key = (s.dataset, s.model, s.weights)
-        cached = self._prepared if key == self._prepared_key else None
+        prepared = self._prepared if key == self._prepared_key else None
         dataset, model, weights, layer = s.dataset, s.model, s.weights, s.layer
 
         def work():  # runs on the worker thread: torch is imported there, never on the GUI thread
-            from ..core.progress import Step
-            from ..core.run.requests import EmbedRequest, find_finished, list_once
+            from ..core.pipeline import EmbedRequest, open_or_embed
 
-            yield Step(0, None, "looking in the cache")
             # batch_size None: small batches on the CPU, so Cancel stops within a second
             request = EmbedRequest(dataset, model, weights, layer, batch_size=None)
-            listed = None if cached is not None else (yield from list_once(request))
-            finished = find_finished(request, listed) if cached is None else None
-            if finished is not None:  # reopened: no model needed to show the map
-                return key, None, finished, None
-            from ..core.pipeline import embed_request, prepare
-            from .jobs import freeze_heap
+            return (yield from open_or_embed(request, prepared))
 
-            prepared = cached or (yield from prepare(request, listed))
-            freeze_heap()  # torch, timm and the model are loaded: keep GC pauses short from here
-            result = yield from embed_request(request, prepared)
-            return key, prepared, result.run, result.device
+        # the one partial is the loaded model: torch, timm and the model are in, keep GC pauses short
+        self.jobs.pipeline.start("Embedding", work(), lambda opened: self._opened(key, opened),
+                                 on_partial=lambda _prepared: freeze_heap())
 
-        self.jobs.start("Embedding", work(), self._embedded)
-
-    def _embedded(self, out):
-        key, prepared, run, device = out
-        s = self.state
+    def _opened(self, key, opened):
+        run = opened.run
         self.thumbs.set_run(run)
         self.previews.set_run(run)
-        s.set_run(run)
-        s.update_settings(layer=run.manifest["layer"])
-        if prepared is None:
-            self._describe_model_later(key, run)
+        self.session.set_run(run)
+        if opened.prepared is None:  # reopened from the cache: the map first, the model after
+            self._describe_model_later(key)
         else:
-            self._set_prepared(key, prepared, device)
+            self._set_prepared(key, opened.prepared, opened.device)
         self.start_projection()
 
     def _set_prepared(self, key, prepared, device):
         self._describing = False
         self._prepared, self._prepared_key = prepared, key
-        self.state.layers = prepared.graph.layers
-        self.state.device = device
+        self.session.update(layers=prepared.graph.layers, device=device)
         self.device_label.setText(f"Device: {device}")
-        self.controls.refresh()
         self.neurons.set_model(prepared)
         self.refresh_model_statuses()  # torch is loaded by now: this costs milliseconds
         if self._finish_when_described:
             self._finish_when_described = False
             self._finished()
 
-    def _describe_model_later(self, key, run):
-        """Reopened runs show at once; the layer list and device arrive from a background thread."""
-        from superqt.utils import create_worker
+    def _describe_model_later(self, key):
+        """Reopened runs show at once; the layer list and device arrive from the analysis lane."""
+        dataset, model, weights = key
 
-        def describe():
-            from ..core.engine.embedding import resolve_device
-            from ..core.pipeline import prepare
-            from ..core.progress import run_to_end
-            from ..core.run.requests import EmbedRequest
+        def work():
+            from ..core.pipeline import EmbedRequest, describe_model
 
-            prepared = run_to_end(prepare(EmbedRequest(*key)))
-            return prepared, str(resolve_device("auto"))
+            return (yield from describe_model(EmbedRequest(dataset, model, weights)))
 
-        self._describing = True
-        worker = create_worker(describe, _start_thread=False, _ignore_errors=True)
         def described(out):
-            if (self.state.dataset, self.state.model, self.state.weights) == key:
+            if (self.session.dataset, self.session.model, self.session.weights) == key:
                 self._set_prepared(key, *out)
             else:
                 self._describing = False
 
-        worker.returned.connect(described)
-        def failed(exc):
+        def failed(message: str):
             self._describing = False
-            self._job_failed("Loading the model", str(exc))
+            self.pipeline_failed.emit(f"Loading the model failed: {message}")
 
-        worker.errored.connect(failed)
-        self._describer = worker
-        worker.start()
+        self._describing = True
+        self.jobs.analysis.start("Loading the model", work(), described, key="model", on_error=failed)
 
     def start_projection(self):
-        from ..core.analysis.projection import load_projection, project_run
+        s = self.session
+        run, method, perplexity, seed = s.run, s.projection, s.perplexity, s.seed
 
-        s = self.state
-        run = s.run
-        pca = load_projection(run, "pca", seed=s.seed)
-        if s.projection == "pca" or pca is None:
-            if pca is not None:
-                s.set_layout(pca, "pca")
-                return self._projected()
-            self.jobs.start("PCA", project_run(run, "pca", seed=s.seed),
-                            lambda layout: (s.set_layout(layout, "pca"), self._projected()))
-            return
-        if s.layout_method != "pca":
-            s.set_layout(pca, "pca")  # something sensible on screen while t-SNE runs
-        self._projected()
+        def work():
+            from ..core.pipeline import project_layout
 
-    def _projected(self):
-        from ..core.analysis.projection import load_projection, project_run
+            return (yield from project_layout(run, method, perplexity=perplexity, seed=seed))
 
-        s = self.state
-        if s.projection != "tsne" or s.layout_method == "tsne":
-            return self._finished()
-        saved = load_projection(s.run, "tsne", perplexity=s.perplexity, seed=s.seed)
-        if saved is not None:
-            s.set_layout(saved, "tsne")
-            return self._finished()
-        self.jobs.start("t-SNE", project_run(s.run, "tsne", perplexity=s.perplexity, seed=s.seed),
-                        lambda layout: (s.set_layout(layout, "tsne"), self._finished()),
-                        on_partial=lambda layout: s.set_layout(layout, "tsne-partial"))
+        # partials: the PCA while t-SNE starts, then t-SNE's frames
+        self.jobs.pipeline.start("t-SNE" if method == "tsne" else "PCA", work(), self._projected,
+                                 on_partial=self._show_layout)
+
+    def _show_layout(self, layout):
+        self.session.set_layout(layout.xy, layout.method)
+
+    def _projected(self, layout):
+        self._show_layout(layout)
+        self._finished()
 
     def _finished(self):
         if self._describing:  # the map is up; finish once the layer list has arrived too
@@ -352,20 +323,21 @@ class MainWindow(QMainWindow):
         self.scatter.redraw()
         QTimer.singleShot(0, self.pipeline_finished.emit)
 
-    def _job_failed(self, name: str, message: str):
+    def _job_failed(self, lane: str, name: str, message: str):
         self.last_error = f"{name} failed: {message}"
         self.banner.setText(self.last_error)
         self.banner.show()
-        self.pipeline_failed.emit(self.last_error)
+        if lane == "pipeline":
+            self.pipeline_failed.emit(self.last_error)
 
     # --- status -----------------------------------------------------------------------------------
     def _update_counts(self):
-        run = self.state.run
+        run = self.session.run
         if run is None:
             self.count_label.setText("")
             return
         c = run.counts()
-        sel = len(self.state.selection)
+        sel = len(self.session.selection)
         self.count_label.setText(f"{c['embedded']:,} images · {run.manifest['model']} / {run.manifest['layer']}"
                                  + (f" · {sel:,} selected" if sel else ""))
         if c["failed"]:
@@ -376,7 +348,7 @@ class MainWindow(QMainWindow):
             self.skipped_button.hide()
 
     def show_skipped(self):
-        run = self.state.run
+        run = self.session.run
         if run is None:
             return
         rows = [(r.path, *run.status(r.index)) for r in run.rows if run.status(r.index)[0] not in ("ok", "pending")]
@@ -400,18 +372,24 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
-    # --- exports ----------------------------------------------------------------------------------
+    # --- exports: file dialogs here, the writing in the io lane -------------------------------------
     def export_selection(self):
-        from ..core.run.export import selection_csv
-
-        s = self.state
+        s = self.session
         if s.run is None:
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export selection", "selection.csv", "CSV (*.csv)")
         if path:
-            indices = s.selection or [r.index for r in s.run.rows]
-            selection_csv(s.run, indices, s.layout, path)
-            self.statusBar().showMessage(f"Wrote {len(indices):,} rows to {path}", 5000)
+            run, layout = s.run, s.layout
+            indices = list(s.selection) or [r.index for r in run.rows]
+
+            def write():
+                from ..core.run.export import selection_csv
+
+                selection_csv(run, indices, layout, path)
+                return len(indices)
+
+            self.jobs.io.start("CSV export", write, key="csv", on_result=lambda n: self.statusBar().showMessage(
+                f"Wrote {n:,} rows to {path}", 5000))
 
     def export_png(self):
         path, _ = QFileDialog.getSaveFileName(self, "Export plot", "feature-map.png", "PNG (*.png)")
@@ -419,11 +397,15 @@ class MainWindow(QMainWindow):
             self.scatter.export_png(path)
 
     def export_projector(self):
-        from ..core.run.export import projector_tsv
-
-        if self.state.run is None:
+        run = self.session.run
+        if run is None:
             return
         folder = QFileDialog.getExistingDirectory(self, "Folder for tensors.tsv and metadata.tsv")
         if folder:
-            projector_tsv(self.state.run, folder)
-            self.statusBar().showMessage(f"Wrote tensors.tsv and metadata.tsv to {folder}", 5000)
+            def write():
+                from ..core.run.export import projector_tsv
+
+                return projector_tsv(run, folder)
+
+            self.jobs.io.start("TensorBoard export", write, key="projector", on_result=lambda _: (
+                self.statusBar().showMessage(f"Wrote tensors.tsv and metadata.tsv to {folder}", 5000)))

@@ -14,9 +14,11 @@ import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from explorer.core.run.store import Row  # noqa: E402
-from explorer.gui.views.scatter_view import ScatterView  # noqa: E402
-from explorer.gui.state import ExplorerState  # noqa: E402
+from explorer.core.session import Session  # noqa: E402
+from explorer.gui.bridge import SessionBridge  # noqa: E402
+from explorer.gui.jobs import JobRunner  # noqa: E402
 from explorer.gui.thumbnails import ThumbnailCache  # noqa: E402
+from explorer.gui.views.scatter_view import ScatterView  # noqa: E402
 
 
 class FakeRun:
@@ -43,8 +45,8 @@ def main():
     for n in (100_000, 1_000_000):
         layout, labels = blobs(n)
         run = FakeRun(labels)
-        state = ExplorerState()
-        view = ScatterView(state, ThumbnailCache())
+        state = Session()
+        view = ScatterView(SessionBridge(state), ThumbnailCache(), JobRunner())
         view.resize(1000, 800)
         view.show()
         app.processEvents()

@@ -1,7 +1,6 @@
 """The real main window, driven headless: pipeline, clicks, hover, cancel/resume, responsiveness."""
 
 import time
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
@@ -9,12 +8,10 @@ from PySide6.QtTest import QTest
 
 from explorer.core.analysis.neighbours import NeighbourIndex
 
-SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-
 
 def run_pipeline(qtbot, window, dataset, *, model="resnet18", weights="random", projection="tsne",
                  timeout=180_000):
-    window.state.update_settings(dataset=str(dataset), model=model, weights=weights, projection=projection)
+    window.session.update(dataset=str(dataset), model=model, weights=weights, projection=projection)
     with qtbot.waitSignal(window.pipeline_finished, timeout=timeout):
         window.start_pipeline()
     assert not window.last_error, window.last_error
@@ -23,16 +20,16 @@ def run_pipeline(qtbot, window, dataset, *, model="resnet18", weights="random", 
 def screen_pos(window, index):
     """Viewport pixel of item `index` in the scatter."""
     scatter = window.scatter
-    x, y = window.state.layout[index]
+    x, y = window.session.layout[index]
     from PySide6.QtCore import QPointF
 
     scene = scatter.vb.mapViewToScene(QPointF(float(x), float(y)))
     return scatter.plot.mapFromScene(scene)
 
 
-def test_pipeline_click_gallery_and_hover(qtbot, window, photo_folder):
+def test_pipeline_click_gallery_and_hover(qtbot, window, photo_folder, shots):
     run_pipeline(qtbot, window, photo_folder)
-    state = window.state
+    state = window.session
     assert state.layout_method == "tsne" and state.layout.shape == (8, 2)
     assert window.scatter.mode == "points" and len(window.scatter.points) == 8
     assert window.controls.legend.count() == 2
@@ -66,15 +63,16 @@ def test_pipeline_click_gallery_and_hover(qtbot, window, photo_folder):
     (x0, x1), (y0, y1) = window.scatter.vb.viewRange()
     assert abs((x0 + x1) / 2 - state.layout[picked, 0]) < 1e-3 * (x1 - x0) + 1e-6
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
     qtbot.waitUntil(lambda: window.previews.pixmap(picked) is not None, timeout=5000)
-    window.gallery.refresh()
-    window.grab().save(str(SHOTS / "app-selection.png"))
+    with qtbot.waitSignal(window.gallery.neighbours_shown, timeout=20_000):
+        window.gallery.refresh()
+    assert window.gallery.list.count() == 7
+    window.grab().save(str(shots / "app-selection.png"))
 
 
 def test_box_selection_legend_and_multi_selection(qtbot, window, photo_folder):
     run_pipeline(qtbot, window, photo_folder, projection="pca")
-    state = window.state
+    state = window.session
     (x0, x1), (y0, y1) = window.scatter.vb.viewRange()
     everything = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     window.scatter.vb.region_selected.emit(everything, False)
@@ -109,15 +107,16 @@ def test_lasso_polygon_selects_points_inside():
 
 
 def test_cancel_is_quick_and_the_next_run_resumes(qtbot, window, crops_folder):
-    state = window.state
-    state.update_settings(dataset=str(crops_folder), model="resnet18", weights="random", projection="pca")
-    done = []
-    window.jobs.progressed.connect(lambda d, t, label: done.append(d) if window.jobs.name == "Embedding" else None)
+    window.session.update(dataset=str(crops_folder), model="resnet18", weights="random", projection="pca")
+    lane = window.jobs.pipeline
+    done = []  # rows embedded so far (the embedding's own steps, not the listing's)
+    lane.progressed.connect(lambda name, d, t, label: done.append(d) if name == "Embedding" and "images/s" in label
+                            else None)
     window.start_pipeline()
     qtbot.waitUntil(lambda: bool(done) and done[-1] >= 32, timeout=60_000)
-    with qtbot.waitSignal(window.jobs.cancelled, timeout=5000):
+    with qtbot.waitSignal(lane.cancelled, timeout=5000):
         window.job_bar.cancel_button.click()
-    assert window.jobs.last_cancel_seconds < 1.0, window.jobs.last_cancel_seconds
+    assert lane.last_cancel_seconds < 1.0, lane.last_cancel_seconds
     from explorer.core.run.store import cache_root, load_run
 
     runs = [p for p in (cache_root() / "runs").iterdir()]
@@ -125,8 +124,9 @@ def test_cancel_is_quick_and_the_next_run_resumes(qtbot, window, crops_folder):
     partial = load_run(runs[0]).counts()
     assert 32 <= partial["embedded"] < 120 and partial["pending"] > 0
 
-    first = []
-    window.jobs.progressed.connect(lambda d, t, label: first.append(d) if t == 120 and not first else None)
+    first = []  # where the embedding starts: its first step, after the listing
+    lane.progressed.connect(lambda name, d, t, label: first.append(d) if t == 120 and not label.startswith("listed")
+                            and not first else None)
     with qtbot.waitSignal(window.pipeline_finished, timeout=120_000):
         window.start_pipeline()
     assert first and first[0] >= partial["embedded"]  # resumed: started from the rows on disk
@@ -164,21 +164,20 @@ def test_second_start_reuses_the_cache_within_5_seconds(qtbot, crops_folder):
     second = MainWindow(remember=False)
     qtbot.addWidget(second)
     second.show()
-    second.state.update_settings(dataset=str(crops_folder), model="resnet18", weights="random", projection="tsne")
+    second.session.update(dataset=str(crops_folder), model="resnet18", weights="random", projection="tsne")
     t = time.perf_counter()
-    with qtbot.waitSignal(second.state.layout_changed, timeout=10_000):
+    with qtbot.waitSignal(second.bridge.layout_changed, timeout=10_000):
         second.start_pipeline()
     elapsed = time.perf_counter() - t
-    assert elapsed < 5.0 and second.state.layout_method == "tsne"
-    np.testing.assert_array_equal(second.state.layout, first.state.layout)
+    assert elapsed < 5.0 and second.session.layout_method == "tsne"
+    np.testing.assert_array_equal(second.session.layout, first.session.layout)
     with qtbot.waitSignal(second.pipeline_finished, timeout=60_000):
         pass
     assert second.controls.layer_combo.count() > 10  # the layer list arrives in the background
 
 
 def test_errors_show_in_the_window(qtbot, window, photo_folder, tmp_path):
-    window.state.update_settings(dataset=str(photo_folder), model="resnet18",
-                                 weights=str(tmp_path / "missing.pth"))
+    window.session.update(dataset=str(photo_folder), model="resnet18", weights=str(tmp_path / "missing.pth"))
     with qtbot.waitSignal(window.pipeline_failed, timeout=60_000):
         window.start_pipeline()
     assert window.banner.isVisible() and "Weights file not found" in window.banner.text()
@@ -200,27 +199,25 @@ def test_skipped_files_are_summarised(qtbot, window, photo_folder, tmp_path):
     dialog.close()
 
 
-def test_model_statuses_drop_and_remembered_settings(qtbot, photo_folder, tmp_path, monkeypatch):
+def test_model_statuses_drop_and_remembered_settings(qtbot, photo_folder, monkeypatch, _isolated_settings):
     from PySide6.QtCore import QMimeData, QPointF, QSettings, QUrl
     from PySide6.QtGui import QDropEvent
 
     from explorer.gui.main_window import MainWindow
 
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
     win = MainWindow(remember=True)
+    assert win.settings.fileName().startswith(str(_isolated_settings))  # never the user's own settings
     qtbot.addWidget(win)
     win.show()
     started = []
-    monkeypatch.setattr(win, "start_pipeline", lambda: started.append(win.state.dataset))
+    monkeypatch.setattr(win, "start_pipeline", lambda: started.append(win.session.dataset))
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo_folder))])
     win.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                              Qt.KeyboardModifier.NoModifier))
     assert started == [str(photo_folder)]
     assert win.recent_menu.actions()[0].text() == str(photo_folder)
-    win.state.update_settings(model="resnet18", layer="layer3.1.add")
+    win.session.update(model="resnet18", layer="layer3.1.add")
     with qtbot.waitSignal(win.controls.model_combo.model().dataChanged, timeout=30_000):
         win.refresh_model_statuses()
     texts = [win.controls.model_combo.itemText(i) for i in range(win.controls.model_combo.count())]
@@ -229,15 +226,15 @@ def test_model_statuses_drop_and_remembered_settings(qtbot, photo_folder, tmp_pa
 
     again = MainWindow(remember=True)
     qtbot.addWidget(again)
-    assert (again.state.dataset, again.state.model, again.state.layer) == (str(photo_folder), "resnet18",
-                                                                           "layer3.1.add")
+    assert (again.session.dataset, again.session.model, again.session.layer) == (str(photo_folder), "resnet18",
+                                                                                 "layer3.1.add")
+    assert QSettings("cnn-feature-explorer", "explorer").value("model") == "resnet18"
 
 
-def test_thumbnails_mode_draws_images_at_their_positions(qtbot, window, photo_folder):
+def test_thumbnails_mode_draws_images_at_their_positions(qtbot, window, photo_folder, shots):
     run_pipeline(qtbot, window, photo_folder, projection="pca")
     window.controls.thumbs_box.setChecked(True)
     assert len(window.scatter._thumb_items) == 8
     qtbot.waitUntil(lambda: all(not item.pixmap().isNull() for item in window.scatter._thumb_items.values()),
                     timeout=10_000)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(SHOTS / "app-thumbnails.png"))
+    window.grab().save(str(shots / "app-thumbnails.png"))

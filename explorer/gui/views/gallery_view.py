@@ -1,7 +1,8 @@
 """The gallery: the selected image, its nearest neighbours in feature space, or a multi-selection.
 
 Neighbours come from core.neighbours over the full feature vectors, never from the
-2-D map. The index is built once per run on a worker thread.
+2-D map. The index is built once per run, and every query runs, in the analysis lane
+(a query scans all features: milliseconds at 10k images, far more at a million).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidgetItem, QSpinBox,
                                QVBoxLayout, QWidget)
-from superqt.utils import create_worker
 
 from ...core.analysis.neighbours import NeighbourIndex
-from ..state import ExplorerState
+from ..bridge import SessionBridge
+from ..jobs import JobRunner
 from ..thumbnails import ThumbnailCache, thumbnail_grid
 
 THUMB = 96
@@ -24,14 +25,15 @@ THUMB = 96
 class GalleryView(QWidget):
     neighbours_shown = Signal()  # the list now holds the neighbours of the selection (for tests)
 
-    def __init__(self, state: ExplorerState, thumbs: ThumbnailCache, previews: ThumbnailCache, parent=None):
+    def __init__(self, bridge: SessionBridge, thumbs: ThumbnailCache, previews: ThumbnailCache, jobs: JobRunner,
+                 parent=None):
         super().__init__(parent)
-        self.state = state
+        self.session = session = bridge.session
         self.thumbs = thumbs
         self.previews = previews
+        self.lane = jobs.analysis
         self._index: NeighbourIndex | None = None
         self._index_key = None
-        self._building = None
         self.shown_neighbours: list = []  # core Neighbour results on display
 
         self.preview = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
@@ -39,7 +41,7 @@ class GalleryView(QWidget):
         self.preview.setStyleSheet("background: #f4f4f4; border: 1px solid #ddd;")
         self.title = QLabel(wordWrap=True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.k_spin = QSpinBox(minimum=1, maximum=200, value=state.neighbour_k)
+        self.k_spin = QSpinBox(minimum=1, maximum=200, value=session.neighbour_k)
         self.metric = QComboBox()
         self.metric.addItems(["cosine", "euclidean"])
         self.caption = QLabel()
@@ -57,8 +59,8 @@ class GalleryView(QWidget):
         lay.addWidget(self.caption)
         lay.addWidget(self.list, 1)
 
-        state.run_changed.connect(self._run_changed)
-        state.selection_changed.connect(self.refresh)
+        bridge.run_changed.connect(self._run_changed)
+        bridge.selection_changed.connect(self.refresh)
         self.k_spin.valueChanged.connect(self._k_changed)
         self.metric.currentTextChanged.connect(lambda _: self._run_changed())
         self.list.itemClicked.connect(self._clicked)
@@ -69,36 +71,33 @@ class GalleryView(QWidget):
     # --- neighbour index ------------------------------------------------------------------------
     def _run_changed(self):
         self._index = None
-        run = self.state.run
+        run = self.session.run
         if run is None:
             return
         key = (str(run.path), self.metric.currentText())
         self._index_key = key
         features, valid, metric = run.features, run.done_mask, self.metric.currentText()
-        worker = create_worker(lambda: NeighbourIndex(features, metric=metric, valid=valid), _start_thread=False,
-                               _ignore_errors=True)
-        worker.errored.connect(lambda exc: self.caption.setText(f"Cannot index features: {exc}"))
 
         def built(index):
             if self._index_key == key:
                 self._index = index
                 self.refresh()
 
-        worker.returned.connect(built)
-        self._building = worker
-        worker.start()
+        self.lane.start("Indexing features", lambda: NeighbourIndex(features, metric=metric, valid=valid), built,
+                        key="neighbour-index",
+                        on_error=lambda message: self.caption.setText(f"Cannot index features: {message}"))
         self.refresh()
 
     def _k_changed(self, k: int):
-        self.state.neighbour_k = k
+        self.session.neighbour_k = k
         self.refresh()
 
     # --- drawing ----------------------------------------------------------------------------------
     def refresh(self):
         self.list.clear()
         self.shown_neighbours = []
-        sel = self.state.selection
-        run = self.state.run
+        sel = self.session.selection
+        run = self.session.run
         if run is None or not sel:
             self.preview.setPixmap(QPixmap())
             self.preview.setText("Click a point to see the image\nand its nearest neighbours.")
@@ -111,10 +110,10 @@ class GalleryView(QWidget):
             self._show_many(sel)
 
     def _show_single(self, i: int):
-        run = self.state.run
+        run = self.session.run
         self._set_preview(i)
         status, reason = run.status(i)
-        label = self.state.labels[i] or "no label"
+        label = self.session.labels[i] or "no label"
         self.title.setText(f"<b>{run.rows[i].path}</b><br>label: {label} · item #{i}"
                            + (f"<br><span style='color:#b00'>{reason}</span>" if status != "ok" else ""))
         if status != "ok":
@@ -123,17 +122,27 @@ class GalleryView(QWidget):
         if self._index is None:
             self.caption.setText("Indexing features…")
             return
-        found = self._index.query(i, self.k_spin.value())
+        self.caption.setText("Finding neighbours…")
+        index, k = self._index, self.k_spin.value()
+        self.lane.start("Finding neighbours", lambda: index.query(i, k),
+                        lambda found: self._show_neighbours(index, i, k, found), key="neighbours",
+                        on_error=lambda message: self.caption.setText(f"Cannot find neighbours: {message}"))
+
+    def _show_neighbours(self, index: NeighbourIndex, i: int, k: int, found: list):
+        if (index, [i], k) != (self._index, self.session.selection, self.k_spin.value()):
+            return  # asked for something else since
+        labels = self.session.labels
+        self.list.clear()
         self.shown_neighbours = found
-        agree = sum(self.state.labels[n.index] == self.state.labels[i] for n in found)
-        self.caption.setText(f"{len(found)} nearest in feature space ({self._index.metric})"
-                             + (f" · {agree} share its label" if self.state.labels[i] else ""))
+        agree = sum(labels[n.index] == labels[i] for n in found)
+        self.caption.setText(f"{len(found)} nearest in feature space ({index.metric})"
+                             + (f" · {agree} share its label" if labels[i] else ""))
         for n in found:
-            self._add_item(n.index, f"{self.state.labels[n.index] or '-'}\n{n.distance:.3f}")
+            self._add_item(n.index, f"{labels[n.index] or '-'}\n{n.distance:.3f}")
         self.neighbours_shown.emit()
 
     def _show_many(self, sel: list[int]):
-        counts = Counter(self.state.labels[i] or "no label" for i in sel)
+        counts = Counter(self.session.labels[i] or "no label" for i in sel)
         self.preview.setPixmap(QPixmap())
         self.preview.setText(f"{len(sel):,} images selected")
         self.title.setText(", ".join(f"{n} × {label}" for label, n in counts.most_common(8))
@@ -141,12 +150,12 @@ class GalleryView(QWidget):
         shown = sel[:500]
         self.caption.setText(f"Showing {len(shown)} of {len(sel):,}" if len(sel) > len(shown) else "")
         for i in shown:
-            self._add_item(i, self.state.labels[i] or "-")
+            self._add_item(i, self.session.labels[i] or "-")
 
     def _add_item(self, index: int, text: str):
         item = QListWidgetItem(text)
         item.setData(Qt.ItemDataRole.UserRole, index)
-        item.setToolTip(self.state.describe(index))
+        item.setToolTip(self.session.describe(index))
         pix = self.thumbs.pixmap(index)
         item.setIcon(pix if pix is not None else self._placeholder())  # full-size from the start
         self.list.addItem(item)
@@ -174,9 +183,9 @@ class GalleryView(QWidget):
                     item.setIcon(pix)
 
     def _preview_loaded(self, index: int):
-        if self.state.selection == [index]:
+        if self.session.selection == [index]:
             self._set_preview(index)
 
     def _clicked(self, item: QListWidgetItem):
         index = int(item.data(Qt.ItemDataRole.UserRole))
-        self.state.set_selection([index], focus=True)
+        self.session.select([index], focus=True)

@@ -2,19 +2,22 @@
 
 Everything here reads core results: kernel grids from the loaded model, channel
 statistics and maximally activating patches from the run's stored maxima. Only the
-activation map of one image runs the network, on a worker thread.
+activation map of one image runs the network. Statistics, patches, colouring and maps
+are computed in the analysis lane; the channel table is a model over three arrays, so
+a layer of 25k channels costs what the visible rows cost.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
-                               QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QVBoxLayout, QWidget)
-from superqt.utils import create_worker
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QTableView, QTabWidget, QVBoxLayout,
+                               QWidget)
 
-from ..state import ExplorerState
+from ..bridge import SessionBridge
+from ..jobs import JobRunner
 from ..thumbnails import pil_to_qimage, thumbnail_grid
 
 PATCH = 88
@@ -58,6 +61,52 @@ class KernelsView(QScrollArea):
         self.label.setToolTip(f"kernel {i} · L2 norm {self.grid.norms[i]:.3f}" if i >= 0 else "")
 
 
+class ChannelTable(QAbstractTableModel):
+    """channel, mean and max activation per channel of the layer, sortable; Qt asks only for visible rows."""
+
+    HEADERS = ("channel", "mean", "max")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._columns = (np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
+        self._order = np.zeros(0, np.int64)  # row -> channel
+
+    def set_stats(self, means: np.ndarray, maxima: np.ndarray) -> None:
+        self.beginResetModel()
+        self._columns = (np.arange(len(means)), np.asarray(means, np.float32), np.asarray(maxima, np.float32))
+        self._order = np.arange(len(means))
+        self.endResetModel()
+
+    def channel_at(self, row: int) -> int:
+        return int(self._order[row])
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._order)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else 3
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and index.isValid():
+            value = self._columns[index.column()][self._order[index.row()]]
+            return int(value) if index.column() == 0 else float(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        keys = self._columns[column]
+        self._order = np.argsort(keys if order == Qt.SortOrder.AscendingOrder else -keys.astype(np.float64),
+                                 kind="stable")
+        self.layoutChanged.emit()
+
+
 class ChannelsView(QWidget):
     """Channel table, the selected image's strongest channels, a channel's patches and activation map."""
 
@@ -65,15 +114,18 @@ class ChannelsView(QWidget):
     patches_shown = Signal()
     table_filled = Signal()
 
-    def __init__(self, state: ExplorerState, parent=None):
+    def __init__(self, bridge: SessionBridge, jobs: JobRunner, parent=None):
         super().__init__(parent)
-        self.state = state
+        self.session = bridge.session
+        self.lane = jobs.analysis
         self.channel: int | None = None
         self.patches: list = []  # core Patch objects on display
-        self._worker = None
 
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["channel", "mean", "max"])
+        self.table_model = ChannelTable(self)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -116,9 +168,9 @@ class ChannelsView(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 
-        state.run_changed.connect(self._run_changed)
-        state.selection_changed.connect(self._selection_changed)
-        self.table.itemSelectionChanged.connect(self._table_clicked)
+        bridge.run_changed.connect(self._run_changed)
+        bridge.selection_changed.connect(self._selection_changed)
+        self.table.selectionModel().selectionChanged.connect(self._table_clicked)
         self.strongest.itemClicked.connect(lambda item: self.choose(int(item.data(Qt.ItemDataRole.UserRole))))
         self.patch_list.itemClicked.connect(self._patch_clicked)
         self.k_spin.valueChanged.connect(lambda _: self.choose(self.channel) if self.channel is not None else None)
@@ -126,49 +178,46 @@ class ChannelsView(QWidget):
 
     # --- channel table ------------------------------------------------------------------------------
     def _run_changed(self):
-        from ...core.analysis.patches import channel_stats
-
-        run = self.state.run
+        run = self.session.run
         self.channel = None
         self.patch_list.clear()
         self.overlay.clear()
         self.colour_button.setChecked(False)
-        self.table.setSortingEnabled(False)
-        self.table.setRowCount(0)
+        self.table_model.set_stats(np.zeros(0), np.zeros(0))
         if run is None:
             return
         self.title.setText("Computing channel statistics…")
-        worker = create_worker(channel_stats, run, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(lambda stats: self._fill_table(run, *stats))
-        self._stats_worker = worker
-        worker.start()
+
+        def stats():
+            from ...core.analysis.patches import channel_stats
+
+            return channel_stats(run)
+
+        self.lane.start("Channel statistics", stats, lambda out: self._fill_table(run, *out), key="channel-stats",
+                        on_error=lambda message: self.title.setText(f"Cannot compute channel statistics: {message}"))
         self._selection_changed()
 
     def _fill_table(self, run, means, maxima):
-        if run is not self.state.run:
+        if run is not self.session.run:
             return
-        self.table.setRowCount(len(means))
-        for c, (mean, mx) in enumerate(zip(means, maxima)):
-            for col, value in enumerate((c, float(mean), float(mx))):
-                item = QTableWidgetItem()
-                item.setData(Qt.ItemDataRole.DisplayRole, value if col else int(value))
-                self.table.setItem(c, col, item)
+        self.table.setSortingEnabled(False)
+        self.table_model.set_stats(means, maxima)
         self.table.setSortingEnabled(True)
-        self.table.resizeColumnsToContents()
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         if self.channel is None:
             self.title.setText(f"{len(means)} channels in {run.manifest['layer']}: choose one")
         self.table_filled.emit()
 
-    def _table_clicked(self):
+    def _table_clicked(self, *_):
         rows = self.table.selectionModel().selectedRows()
         if rows:
-            self.choose(int(self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.DisplayRole)))
+            self.choose(self.table_model.channel_at(rows[0].row()))
 
     def _selection_changed(self):
         from ...core.analysis.patches import top_channels
 
         self.strongest.clear()
-        run, sel = self.state.run, self.state.selection
+        run, sel = self.session.run, self.session.selection
         if run is None or len(sel) != 1 or not run.done_mask[sel[0]]:
             return
         for c, value in top_channels(run, sel[0], 10):
@@ -182,14 +231,14 @@ class ChannelsView(QWidget):
     def choose(self, channel: int):
         from ...core.analysis.patches import crop_patch, top_patches
 
-        run = self.state.run
+        run = self.session.run
         if run is None:
             return
         self.channel = channel
         k = self.k_spin.value()
         self.title.setText(f"Channel {channel}: top {k} images (patch = receptive field of the strongest unit)")
         if self.colour_button.isChecked():
-            self.state.set_colour_channel(channel)
+            self._colour_by(channel)
 
         def work():
             patches = top_patches(run, channel, k)
@@ -201,13 +250,10 @@ class ChannelsView(QWidget):
                     images.append(None)
             return channel, patches, images
 
-        worker = create_worker(work, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(self._show_patches)
-        worker.errored.connect(lambda exc: self.title.setText(f"Cannot show patches: {exc}"))
-        self._worker = worker
-        worker.start()
-        if len(self.state.selection) == 1:
-            self.overlay_requested.emit(self.state.selection[0], channel)
+        self.lane.start("Top patches", work, self._show_patches, key="patches",
+                        on_error=lambda message: self.title.setText(f"Cannot show patches: {message}"))
+        if len(self.session.selection) == 1:
+            self.overlay_requested.emit(self.session.selection[0], channel)
 
     def _show_patches(self, out):
         channel, patches, images = out
@@ -216,7 +262,7 @@ class ChannelsView(QWidget):
         self.patch_list.clear()
         self.patches = patches
         for p, image in zip(patches, images):
-            item = QListWidgetItem(f"{p.activation:.2f}\n{self.state.labels[p.index] or '-'}")
+            item = QListWidgetItem(f"{p.activation:.2f}\n{self.session.labels[p.index] or '-'}")
             item.setData(Qt.ItemDataRole.UserRole, p.index)
             item.setToolTip(f"{p.path}\nbox {list(p.box)} · unit {p.unit}")
             if image is not None:
@@ -226,10 +272,26 @@ class ChannelsView(QWidget):
         self.patches_shown.emit()
 
     def _patch_clicked(self, item: QListWidgetItem):
-        self.state.set_selection([int(item.data(Qt.ItemDataRole.UserRole))], focus=True)
+        self.session.select([int(item.data(Qt.ItemDataRole.UserRole))], focus=True)
 
     def _colour_toggled(self, on: bool):
-        self.state.set_colour_channel(self.channel if on and self.channel is not None else None)
+        if on and self.channel is not None:
+            self._colour_by(self.channel)
+        else:
+            self.lane.cancel("colour")
+            self.session.set_colour_channel(None)
+
+    def _colour_by(self, channel: int):
+        """Colour the map by a channel: its column of maxima is read once, in the analysis lane."""
+        from ...core.session import channel_colour_codes
+
+        run = self.session.run
+
+        def coloured(codes):
+            if run is self.session.run and self.colour_button.isChecked() and self.channel == channel:
+                self.session.set_colour_channel(channel, codes)
+
+        self.lane.start("Colouring the map", lambda: channel_colour_codes(run, channel), coloured, key="colour")
 
     def show_overlay(self, image):
         self.overlay.setPixmap(QPixmap.fromImage(pil_to_qimage(image)).scaled(
@@ -241,16 +303,16 @@ class NeuronViews(QTabWidget):
 
     overlay_shown = Signal()
 
-    def __init__(self, state: ExplorerState, parent=None):
+    def __init__(self, bridge: SessionBridge, jobs: JobRunner, parent=None):
         super().__init__(parent)
-        self.state = state
-        self.channels = ChannelsView(state)
+        self.session = bridge.session
+        self.lane = jobs.analysis
+        self.channels = ChannelsView(bridge, jobs)
         self.kernels = KernelsView()
         self.addTab(self.channels, "Channels")
         self.addTab(self.kernels, "Kernels")
         self._model = None
         self._extractor = None
-        self._overlay_worker = None
         self.channels.overlay_requested.connect(self._overlay)
 
     def set_model(self, prepared):
@@ -262,10 +324,10 @@ class NeuronViews(QTabWidget):
 
     def _overlay(self, index: int, channel: int):
         """Run the network on one image (worker thread) and lay the channel's map over it."""
-        if self._model is None or self.state.run is None:
+        if self._model is None or self.session.run is None:
             self.channels.overlay.setText("Activation map: waiting for the model")
             return
-        run, model, graph, layer = self.state.run, self._model, self._graph, self.state.run.manifest["layer"]
+        run, model, graph, layer = self.session.run, self._model, self._graph, self.session.run.manifest["layer"]
 
         def work():
             from ...core.analysis.activation import layer_output, overlay
@@ -285,13 +347,10 @@ class NeuronViews(QTabWidget):
             i, c, image = result
             if image is None:
                 self.channels.overlay.setText("This layer has no spatial map to show.")
-            elif self.state.selection == [i] and self.channels.channel == c:
+            elif self.session.selection == [i] and self.channels.channel == c:
                 self.channels.show_overlay(image)
                 self.overlay_shown.emit()
 
-        worker = create_worker(work, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(done)
-        worker.errored.connect(lambda exc: self.channels.overlay.setText(f"Cannot compute the map: {exc}"))
-        self._overlay_worker = worker
-        worker.start()
+        self.lane.start("Activation map", work, done, key="overlay",
+                        on_error=lambda message: self.channels.overlay.setText(f"Cannot compute the map: {message}"))
 

@@ -3,7 +3,9 @@
 Level of detail keeps it fluid at a million points: when more than POINT_LIMIT
 points are in view they are drawn as a class-coloured density image at screen
 resolution; zoomed in, as real points; further in, optionally as thumbnails.
-Hover uses a k-d tree, so finding the point under the cursor never scans them all.
+Hover uses a k-d tree, built in the analysis lane once per layout the cursor meets
+(never per t-SNE frame on the GUI thread); until it is there, the points on screen are
+scanned.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsPathItem, QGraphi
                                QVBoxLayout, QWidget)
 
 from .point_cloud import PointCloud
-from ..state import ExplorerState
+from ..bridge import SessionBridge
+from ..jobs import JobRunner
 from ..thumbnails import ThumbnailCache
 
 POINT_LIMIT = 60_000  # more in view than this: density image
@@ -103,10 +106,19 @@ class HoverCard(QFrame):
         self.hide()
 
 
+def build_hover_tree(layout: np.ndarray, visible: np.ndarray):
+    """(k-d tree over the visible points or None, (m,) their item indices)."""
+    from scipy.spatial import cKDTree
+
+    index = np.flatnonzero(visible)
+    return (cKDTree(layout[index]) if len(index) else None), index
+
+
 class ScatterView(QWidget):
-    def __init__(self, state: ExplorerState, thumbs: ThumbnailCache, parent=None):
+    def __init__(self, bridge: SessionBridge, thumbs: ThumbnailCache, jobs: JobRunner, parent=None):
         super().__init__(parent)
-        self.state = state
+        self.session = bridge.session
+        self.lane = jobs.analysis
         self.thumbs = thumbs
         self.thumbnails_enabled = False
         self.vb = SelectViewBox()
@@ -132,7 +144,10 @@ class ScatterView(QWidget):
         self._thumb_items: dict[int, QGraphicsPixmapItem] = {}
         self._tree = None
         self._tree_index = np.zeros(0, np.int64)
-        self._tree_dirty = True
+        self._tree_for = None  # (layout, hidden classes) the tree was built for
+        self._tree_asked = None  # ... and the one being built
+        self._sample_for = None  # (run, hidden classes, visible count) of the density sample
+        self._sample = np.zeros(0, np.int64)
         self._hover_index = -1
         self._autorange_pending = True
         self.mode = "empty"  # points | density | empty: what the last redraw drew
@@ -141,12 +156,12 @@ class ScatterView(QWidget):
         self._redraw_timer = QTimer(self, singleShot=True, interval=15)
         self._redraw_timer.timeout.connect(self.redraw)
 
-        state.run_changed.connect(self._on_run_changed)
-        state.layout_changed.connect(self._on_layout_changed)
-        state.hidden_classes_changed.connect(self._on_layout_changed)
-        state.colour_changed.connect(self._on_layout_changed)
-        state.selection_changed.connect(self._update_highlight)
-        state.focus_requested.connect(self.centre_on)
+        bridge.run_changed.connect(self._on_run_changed)
+        bridge.layout_changed.connect(self._on_layout_changed)
+        bridge.hidden_classes_changed.connect(self._on_layout_changed)
+        bridge.colour_changed.connect(self._on_layout_changed)
+        bridge.selection_changed.connect(self._update_highlight)
+        bridge.focus_requested.connect(self.centre_on)
         self.vb.sigRangeChanged.connect(lambda *_: (self._redraw_timer.start(), self._set_hover(-1)))
         self.vb.region_selected.connect(self._select_region)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
@@ -159,9 +174,8 @@ class ScatterView(QWidget):
         self._on_layout_changed()
 
     def _on_layout_changed(self):
-        self._tree_dirty = True
         self._prepare_sources()
-        layout = self.state.layout
+        layout = self.session.layout
         if layout is not None and self._autorange_pending:
             self.autorange()
             self._autorange_pending = False
@@ -169,7 +183,7 @@ class ScatterView(QWidget):
         self._update_highlight()
 
     def autorange(self):
-        if self.state.layout is None or self._bounds is None:
+        if self.session.layout is None or self._bounds is None:
             return
         lo, hi = self._bounds
         pad = (hi - lo) * 0.05 + 1e-6
@@ -178,18 +192,22 @@ class ScatterView(QWidget):
 
     def _prepare_sources(self):
         """Per layout (not per redraw): visible mask, and the sample the density image is drawn from."""
-        layout = self.state.layout
+        layout = self.session.layout
         if layout is None:
             self._visible = np.zeros(0, bool)
             self._dens_xy, self._dens_rgb, self._dens_weight = np.zeros((0, 2), np.float32), np.zeros((3, 0)), 1.0
             self._bounds = None
             self._codes = np.zeros(0, np.int64)
             return
-        self._visible = self.state.visible_mask
+        self._visible = self.session.visible_mask
         vis = np.flatnonzero(self._visible)
-        if len(vis) > DENSITY_SAMPLE:
-            vis = np.sort(np.random.default_rng(0).choice(vis, DENSITY_SAMPLE, replace=False))
-        self._codes, table = self.state.colour_scheme()
+        if len(vis) > DENSITY_SAMPLE:  # the same rows for every frame of a t-SNE: drawn once per visible set
+            key = (self.session.run, self.session.hidden_classes, len(vis))
+            if self._sample_for is None or self._sample_for[0] is not key[0] or self._sample_for[1:] != key[1:]:
+                self._sample = np.sort(np.random.default_rng(0).choice(vis, DENSITY_SAMPLE, replace=False))
+                self._sample_for = key
+            vis = self._sample
+        self._codes, table = self.session.colour_scheme()
         self.points.set_colours([(*rgb, 230) for rgb in table])
         colours = np.array(table, np.float32)
         self._dens_xy = np.ascontiguousarray(layout[vis], np.float32)
@@ -200,14 +218,14 @@ class ScatterView(QWidget):
             if finite.any() else None
 
     def visible_in_view(self) -> np.ndarray:
-        layout = self.state.layout
+        layout = self.session.layout
         (x0, x1), (y0, y1) = self.vb.viewRange()
         x, y = layout[:, 0], layout[:, 1]
         with np.errstate(invalid="ignore"):
             return self._visible & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
 
     def redraw(self):
-        layout = self.state.layout
+        layout = self.session.layout
         if layout is None or len(layout) == 0:
             self.points.clear()
             self.density.clear()
@@ -262,7 +280,7 @@ class ScatterView(QWidget):
         for i in list(self._thumb_items):
             if i not in keep:
                 self.vb.removeItem(self._thumb_items.pop(i))
-        layout = self.state.layout
+        layout = self.session.layout
         for i in keep:
             item = self._thumb_items.get(i)
             if item is None:
@@ -298,8 +316,8 @@ class ScatterView(QWidget):
         self.redraw()
 
     def _update_highlight(self):
-        layout = self.state.layout
-        sel = [i for i in self.state.selection if layout is not None and i < len(layout)]
+        layout = self.session.layout
+        sel = [i for i in self.session.selection if layout is not None and i < len(layout)]
         if not sel:
             self.highlight.clear()
             return
@@ -309,7 +327,7 @@ class ScatterView(QWidget):
         self.highlight.setData(x=xy[ok, 0], y=xy[ok, 1], size=size)
 
     def centre_on(self, index: int):
-        layout = self.state.layout
+        layout = self.session.layout
         if layout is None or not np.isfinite(layout[index, 0]):
             return
         (x0, x1), (y0, y1) = self.vb.viewRange()
@@ -318,24 +336,49 @@ class ScatterView(QWidget):
                          yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0)
 
     # --- lookups ----------------------------------------------------------------------------------
-    def _ensure_tree(self):
-        if not self._tree_dirty:
-            return
-        from scipy.spatial import cKDTree
+    def _tree_key(self):
+        return self.session.layout, self.session.hidden_classes
 
-        self._tree_index = np.flatnonzero(self._visible)
-        self._tree = cKDTree(self.state.layout[self._tree_index]) if len(self._tree_index) else None
-        self._tree_dirty = False
+    def _tree_is(self, built_for) -> bool:
+        key = self._tree_key()
+        return built_for is not None and built_for[0] is key[0] and built_for[1] == key[1]
+
+    def _ensure_tree(self):
+        """Build the hover tree now, on this thread (benchmarks; the view itself asks the lane)."""
+        if not self._tree_is(self._tree_for):
+            self._tree, self._tree_index = build_hover_tree(self.session.layout, self._visible)
+            self._tree_for = self._tree_key()
+
+    def _request_tree(self):
+        if self._tree_is(self._tree_asked):
+            return
+        key = self._tree_asked = self._tree_key()
+        layout, visible = self.session.layout, self._visible
+
+        def built(out):
+            if self._tree_is(key):
+                (self._tree, self._tree_index), self._tree_for = out, key
+
+        self.lane.start("Hover index", lambda: build_hover_tree(layout, visible), built, key="hover-tree")
 
     def nearest(self, x: float, y: float, radius_px: float = HOVER_RADIUS_PX) -> int:
         """Index of the visible point nearest to (x, y) within radius_px screen pixels, or -1."""
-        if self.state.layout is None:
-            return -1
-        self._ensure_tree()
-        if self._tree is None:
+        layout = self.session.layout
+        if layout is None:
             return -1
         px = self.vb.viewPixelSize()
         radius = radius_px * max(px[0], px[1])
+        if not self._tree_is(self._tree_for):
+            self._request_tree()
+            # meanwhile: scan the points drawn (at most POINT_LIMIT), or every visible one
+            cand = self.shown_index if self.mode == "points" else np.flatnonzero(self._visible)
+            if not len(cand):
+                return -1
+            d2 = ((layout[cand] - np.float32((x, y))) ** 2).sum(1)
+            best = int(np.argmin(d2))
+            return int(cand[best]) if d2[best] <= radius * radius else -1
+        if self._tree is None:
+            return -1
         dist, k = self._tree.query([x, y], distance_upper_bound=radius)
         return int(self._tree_index[k]) if np.isfinite(dist) else -1
 
@@ -358,12 +401,12 @@ class ScatterView(QWidget):
 
     def _show_card(self, index: int):
         self.card.index = index
-        if index < 0 or self.state.run is None:
+        if index < 0 or self.session.run is None:
             self.card.hide()
             return
-        run = self.state.run
+        run = self.session.run
         name = run.rows[index].path.rsplit("/", 1)[-1]
-        self.card.text.setText(f"<b>{name}</b><br>label: {self.state.labels[index] or '-'} · #{index}")
+        self.card.text.setText(f"<b>{name}</b><br>label: {self.session.labels[index] or '-'} · #{index}")
         pix = self.thumbs.pixmap(index)
         self.card.image.setPixmap(pix if pix is not None else QPixmap())
         self.card.image.setVisible(pix is not None)
@@ -377,12 +420,12 @@ class ScatterView(QWidget):
         p = self.vb.mapSceneToView(ev.scenePos())
         index = self.nearest(p.x(), p.y())
         if index >= 0:
-            self.state.set_selection([index])
+            self.session.select([index])
         elif not ev.modifiers():
-            self.state.set_selection([])
+            self.session.select([])
 
     def _select_region(self, polygon: np.ndarray, add: bool):
-        layout = self.state.layout
+        layout = self.session.layout
         if layout is None or len(polygon) < 3:
             return
         mask = self._visible
@@ -391,8 +434,8 @@ class ScatterView(QWidget):
             cand = np.flatnonzero(mask & (layout[:, 0] >= lo[0]) & (layout[:, 0] <= hi[0])
                                   & (layout[:, 1] >= lo[1]) & (layout[:, 1] <= hi[1]))
         chosen = cand[points_in_polygon(layout[cand], polygon)]
-        selection = sorted(set(self.state.selection) | set(chosen.tolist())) if add else chosen.tolist()
-        self.state.set_selection(selection)
+        selection = sorted(set(self.session.selection) | set(chosen.tolist())) if add else chosen.tolist()
+        self.session.select(selection)
 
     def export_png(self, path: str) -> bool:
         return self.plot.grab().save(path)

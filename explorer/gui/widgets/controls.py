@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QWidget)
 
 from ...core.model.zoo import ZOO
-from ..colours import UNLABELLED, class_colour
-from ..state import ExplorerState
+from ...core.session import UNLABELLED, class_colour
+from ..bridge import SessionBridge
 
 
 def swatch(rgb: tuple[int, int, int], size: int = 12) -> QIcon:
@@ -32,21 +32,21 @@ def swatch(rgb: tuple[int, int, int], size: int = 12) -> QIcon:
 class LegendView(QListWidget):
     """One checkable entry per class with its colour and count; unchecking hides the class."""
 
-    def __init__(self, state: ExplorerState, parent=None):
+    def __init__(self, bridge: SessionBridge, parent=None):
         super().__init__(parent)
-        self.state = state
+        self.session = bridge.session
         self._syncing = False
-        state.run_changed.connect(self.rebuild)
-        state.hidden_classes_changed.connect(self._sync)
+        bridge.run_changed.connect(self.rebuild)
+        bridge.hidden_classes_changed.connect(self._sync)
         self.itemChanged.connect(self._changed)
 
     def rebuild(self):
         self._syncing = True
         self.clear()
-        codes = self.state.label_codes
-        k = len(self.state.classes)
+        codes = self.session.label_codes
+        k = len(self.session.classes)
         counts = np.bincount(np.where(codes < 0, k, codes), minlength=k + 1)  # one pass, any class count
-        for code, name in enumerate(self.state.classes):
+        for code, name in enumerate(self.session.classes):
             self._add(code, name, int(counts[code]), class_colour(code))
         unlabelled = int(counts[k])
         if unlabelled:
@@ -65,15 +65,16 @@ class LegendView(QListWidget):
             return
         code = int(item.data(Qt.ItemDataRole.UserRole))
         hidden = item.checkState() != Qt.CheckState.Checked
-        if hidden != (code in self.state.hidden_classes):
-            self.state.toggle_class(code)
+        if hidden != (code in self.session.hidden_classes):
+            self.session.toggle_class(code)
 
     def _sync(self):
         self._syncing = True
         for row in range(self.count()):
             item = self.item(row)
             code = int(item.data(Qt.ItemDataRole.UserRole))
-            item.setCheckState(Qt.CheckState.Unchecked if code in self.state.hidden_classes else Qt.CheckState.Checked)
+            item.setCheckState(Qt.CheckState.Unchecked if code in self.session.hidden_classes
+                               else Qt.CheckState.Checked)
         self._syncing = False
 
 
@@ -85,9 +86,9 @@ class ControlsPanel(QWidget):
     projection_chosen = Signal(str, float, int)  # method, perplexity, seed
     thumbnails_toggled = Signal(bool)
 
-    def __init__(self, state: ExplorerState, parent=None):
+    def __init__(self, bridge: SessionBridge, parent=None):
         super().__init__(parent)
-        self.state = state
+        self.session = session = bridge.session
         self._filling = False
 
         self.dataset_label = QLabel(wordWrap=True)
@@ -112,8 +113,8 @@ class ControlsPanel(QWidget):
         self.method_combo = QComboBox()
         self.method_combo.addItem("t-SNE", "tsne")
         self.method_combo.addItem("PCA", "pca")
-        self.perplexity = QDoubleSpinBox(minimum=2.0, maximum=200.0, value=state.perplexity, decimals=0)
-        self.seed = QSpinBox(minimum=0, maximum=10_000, value=state.seed)
+        self.perplexity = QDoubleSpinBox(minimum=2.0, maximum=200.0, value=session.perplexity, decimals=0)
+        self.seed = QSpinBox(minimum=0, maximum=10_000, value=session.seed)
         self.thumbs_box = QCheckBox("Thumbnails when zoomed in")
 
         data_box = QGroupBox("Dataset")
@@ -135,7 +136,7 @@ class ControlsPanel(QWidget):
         pl.addRow("Perplexity", self.perplexity)
         pl.addRow("Seed", self.seed)
         pl.addRow(self.thumbs_box)
-        self.legend = LegendView(state)
+        self.legend = LegendView(bridge)
         self.colour_note = QLabel(wordWrap=True)
         self.colour_note.setStyleSheet("color: #444;")
         self.colour_note.hide()
@@ -156,9 +157,9 @@ class ControlsPanel(QWidget):
         self.perplexity.editingFinished.connect(self._projection_changed)
         self.seed.editingFinished.connect(self._projection_changed)
         self.thumbs_box.toggled.connect(self.thumbnails_toggled)
-        state.settings_changed.connect(self.refresh)
-        state.run_changed.connect(self.refresh)
-        state.colour_changed.connect(self._colour_changed)
+        bridge.settings_changed.connect(self.refresh)
+        bridge.run_changed.connect(self.refresh)
+        bridge.colour_changed.connect(self._colour_changed)
         self.refresh()
 
     def set_model_statuses(self, statuses: dict[str, str]) -> None:
@@ -170,7 +171,7 @@ class ControlsPanel(QWidget):
 
     def refresh(self):
         self._filling = True
-        s = self.state
+        s = self.session
         self.dataset_label.setText(s.dataset)
         row = self.model_combo.findData(s.model)
         if row < 0:
@@ -198,7 +199,7 @@ class ControlsPanel(QWidget):
         self._filling = False
 
     def _colour_changed(self):
-        c = self.state.colour_channel
+        c = self.session.colour_channel
         self.colour_note.setVisible(c is not None)
         if c is not None:
             self.colour_note.setText(f"Points coloured by channel {c}'s strongest activation in each image: "
@@ -210,7 +211,7 @@ class ControlsPanel(QWidget):
 
     def _model_typed(self):
         text = self.model_combo.currentText().split()[0] if self.model_combo.currentText().strip() else ""
-        if text and text != self.state.model and text.startswith("timm:"):
+        if text and text != self.session.model and text.startswith("timm:"):
             self.model_chosen.emit(text)
 
     def _layer_activated(self, row: int):

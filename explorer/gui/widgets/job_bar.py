@@ -1,45 +1,63 @@
-"""Progress of the running job with a Cancel button; lives in the status bar."""
+"""Progress of one job lane with a Cancel button; the status bar holds one per lane."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from ..jobs import JobRunner
+from ..jobs import Lane
+
+SHOW_AFTER_MS = 300  # a quiet bar appears only for jobs that take longer than this
+MESSAGE_MS = 8000  # how long a quiet bar keeps saying how its last job ended
 
 
 class JobBar(QWidget):
-    def __init__(self, jobs: JobRunner, parent=None):
+    """A loud bar (the pipeline) always says "Ready" or what runs; a quiet bar (analysis, io) is
+    hidden while its lane is idle and says for a few seconds when a job failed."""
+
+    def __init__(self, lane: Lane, *, quiet: bool = False, parent=None):
         super().__init__(parent)
-        self.jobs = jobs
+        self.lane = lane
+        self.quiet = quiet
         self.label = QLabel("Ready")
-        self.label.setMinimumWidth(260)
+        self.label.setMinimumWidth(120 if quiet else 260)
         self.bar = QProgressBar()
-        self.bar.setFixedWidth(220)
+        self.bar.setFixedWidth(140 if quiet else 220)
         self.bar.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(jobs.cancel)
+        self.cancel_button.setToolTip(f"Stop the {lane.title} job after its current step")
+        self.cancel_button.clicked.connect(lambda: lane.cancel())
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 0, 4, 0)
         lay.addWidget(self.label)
         lay.addWidget(self.bar)
         lay.addWidget(self.cancel_button)
-        jobs.started.connect(self._started)
-        jobs.progressed.connect(self._progressed)
-        jobs.idle.connect(self._idle)
-        jobs.succeeded.connect(lambda name: self.label.setText(f"Ready · {name} done"))
-        jobs.cancelled.connect(lambda name: self.label.setText(f"{name}: cancelled (finished work kept)"))
-        jobs.failed.connect(lambda name, msg: self.label.setText(f"{name} failed"))
+        self._show_timer = QTimer(self, singleShot=True, interval=SHOW_AFTER_MS)
+        self._show_timer.timeout.connect(lambda: self.setVisible(lane.busy))
+        self._hide_timer = QTimer(self, singleShot=True, interval=MESSAGE_MS)
+        self._hide_timer.timeout.connect(lambda: self.setVisible(lane.busy))
+        lane.started.connect(self._started)
+        lane.progressed.connect(self._progressed)
+        lane.idle.connect(self._idle)
+        lane.succeeded.connect(lambda name: self.label.setText(f"Ready · {name} done"))
+        lane.cancelled.connect(self._cancelled)
+        lane.failed.connect(lambda name, msg: self._ended(f"{name} failed", msg))
         self._idle()
+        if quiet:
+            self.hide()
 
     def _started(self, name: str):
         self.label.setText(f"{name}…")
+        self.label.setToolTip("")
         self.bar.setRange(0, 0)
         self.bar.show()
         self.cancel_button.setEnabled(True)
         self.cancel_button.show()
+        if self.quiet and not self.isVisible():
+            self._hide_timer.stop()
+            self._show_timer.start()
 
-    def _progressed(self, done: int, total: int, label: str):
-        name = self.jobs.name
+    def _progressed(self, name: str, done: int, total: int, label: str):
         self.label.setText(f"{name}: {label}" if label else name)
         if total > 0:
             self.bar.setRange(0, total)
@@ -48,7 +66,25 @@ class JobBar(QWidget):
         else:
             self.bar.setRange(0, 0)
 
+    def _cancelled(self, name: str):
+        if self.quiet:  # analysis jobs are mostly replaced by newer ones of their kind: nothing to say
+            self._idle()
+        else:
+            self._ended(f"{name}: cancelled (finished work kept)")
+
+    def _ended(self, text: str, detail: str = ""):
+        self.label.setText(text)
+        self.label.setToolTip(detail)
+        if self.quiet:
+            self._show_timer.stop()
+            self.show()
+            self._hide_timer.start()
+
     def _idle(self):
-        if not self.jobs.busy:
-            self.bar.hide()
-            self.cancel_button.hide()
+        if self.lane.busy:
+            return
+        self.bar.hide()
+        self.cancel_button.hide()
+        if self.quiet and not self._hide_timer.isActive():
+            self._show_timer.stop()
+            self.hide()
