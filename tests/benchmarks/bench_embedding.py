@@ -16,7 +16,7 @@ from PIL import Image
 
 from explorer.core.data.datasets import open_dataset
 from explorer.core.engine.embedding import embed_dataset, resolve_device
-from explorer.core.model.layers import list_layers, make_extractor
+from explorer.core.model.graph import model_graph
 from explorer.core.model.zoo import load_model
 
 
@@ -36,7 +36,7 @@ def make_photos(root: Path, n: int) -> None:
 
 
 def forward_only(model, layer, graph, device, batch_size, batches):
-    ext = make_extractor(model.module, layer, graph).to(device).eval().to(memory_format=torch.channels_last)
+    ext = graph.extractor([layer]).to(device).to(memory_format=torch.channels_last)
     size = model.preprocess.crop
     x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
@@ -46,7 +46,7 @@ def forward_only(model, layer, graph, device, batch_size, batches):
             torch.cuda.synchronize()
         t = time.perf_counter()
         for _ in range(batches):
-            y = ext(x)
+            y = ext(x)[layer]
             y.float().flatten(2).mean(2).cpu()  # the same host copy the pipeline makes
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -64,7 +64,7 @@ def main():
     device = resolve_device(args.device)
     n = args.images or (4096 if device.type == "cuda" else 768)
     model = load_model(args.model, None if args.model == "efficientnet_lite0" else "random")
-    graph = list_layers(model.module, model.preprocess.crop)
+    graph = model_graph(model)
     layer = graph.default
     print(f"model {model.name}, layer {layer}, device {device}"
           f"{' (' + torch.cuda.get_device_name() + ')' if device.type == 'cuda' else ''}, "
