@@ -201,7 +201,7 @@ class Session:
         self._colour_cache = None
         with self.changes():
             self.run = run
-            self.layer = run.manifest["layer"]
+            self.layer = run.layer
             self.layout_method = None
             self.layout = None
             self.selection = []

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThread, QThreadPool, Signal
 from superqt.utils import GeneratorWorker
 
 from ..core.errors import ExplorerError
@@ -260,7 +260,8 @@ class JobRunner(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.pipeline = Lane("pipeline", threads=1, freeze=True, parent=self)
-        self.analysis = Lane("analysis", threads=2, parent=self)
+        # analysis jobs of different keys side by side, leaving a core to the pipeline and the GUI
+        self.analysis = Lane("analysis", threads=max(1, min(4, QThread.idealThreadCount() - 1)), parent=self)
         self.io = Lane("io", threads=1, parent=self)
         for lane in self.lanes:
             lane.failed.connect(lambda name, message, lane=lane: self.failed.emit(lane.title, name, message))

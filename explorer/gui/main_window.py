@@ -338,7 +338,7 @@ class MainWindow(QMainWindow):
             return
         c = run.counts()
         sel = len(self.session.selection)
-        self.count_label.setText(f"{c['embedded']:,} images · {run.manifest['model']} / {run.manifest['layer']}"
+        self.count_label.setText(f"{c['embedded']:,} images · {run.model} / {run.layer}"
                                  + (f" · {sel:,} selected" if sel else ""))
         if c["failed"]:
             parts = ", ".join(f"{n} {k}" for k, n in run.failure_summary().items())

@@ -26,7 +26,7 @@ class FakeRun:
 
     def __init__(self, labels):
         self.rows = [Row(i, f"img/{i}.jpg", labels[i]) for i in range(len(labels))]
-        self.manifest = {"layer": "features", "model": "bench"}
+        self.layer, self.model = "features", "bench"
 
 
 def blobs(n, k=10, seed=0):

@@ -126,7 +126,7 @@ def test_describe_names_the_item():
     class FakeRun:
         rows = [type("Row", (), {"index": 0, "path": "cats/a.jpg", "label": "cats"})(),
                 type("Row", (), {"index": 1, "path": "b.jpg", "label": None})()]
-        manifest = {"layer": "x"}
+        layer = "x"
 
     session = Session()
     session.set_run(FakeRun())

@@ -165,8 +165,8 @@ def test_lanes_are_independent(qtbot, runner):
     assert results == ["features"]
 
 
-def test_keys_in_one_lane_run_side_by_side_and_the_same_key_replaces(qtbot, runner):
-    lane = runner.analysis
+def test_keys_in_one_lane_run_side_by_side_and_the_same_key_replaces(qtbot):
+    lane = Lane("analysis", threads=2)  # the app's analysis lane has one thread per spare core
     index, patches = Gate("index"), Gate("patches")
     results = []
     lane.start("Neighbour index", index.work(), results.append, key="index")
@@ -181,6 +181,7 @@ def test_keys_in_one_lane_run_side_by_side_and_the_same_key_replaces(qtbot, runn
     patches.opened.set()
     index.opened.set()
     qtbot.waitUntil(lambda: sorted(results) == ["index", "newer patches"], timeout=WAIT)
+    assert lane.wait(WAIT)
 
 
 def test_a_job_started_from_a_result_does_not_cancel_the_finished_one(qtbot, runner):

@@ -21,8 +21,8 @@ def run(args) -> int:
 
     args.out = None
     run = embed("demo:digits", args).run
-    print(f"features: {run.features.shape[0]:,} x {run.features.shape[1]} ({run.manifest['model']}, "
-          f"layer {run.manifest['layer']}) in {run.path}")
+    print(f"features: {run.features.shape[0]:,} x {run.features.shape[1]} ({run.model}, "
+          f"layer {run.layer}) in {run.path}")
     drive(project_layout(run, "tsne", seed=0), "PCA, then t-SNE", unit="it")
     index = NeighbourIndex(run.features, metric="cosine", valid=run.done_mask)
     labels = np.array([r.label for r in run.rows])

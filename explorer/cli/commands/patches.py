@@ -30,7 +30,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps([p.to_json() for p in patches], indent=2))
     else:
-        print(f"channel {args.channel} of {run.manifest['layer']}: {len(patches)} patches in {out}")
+        print(f"channel {args.channel} of {run.layer}: {len(patches)} patches in {out}")
         for p in patches:
             print(f"  {p.activation:10.4f}  #{p.index:<6} {p.path}  box {list(p.box)}")
     return 0

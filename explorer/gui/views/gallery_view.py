@@ -28,6 +28,7 @@ class GalleryView(QWidget):
     def __init__(self, bridge: SessionBridge, thumbs: ThumbnailCache, previews: ThumbnailCache, jobs: JobRunner,
                  parent=None):
         super().__init__(parent)
+        self.bridge, self.jobs = bridge, jobs  # kept alive as long as the view
         self.session = session = bridge.session
         self.thumbs = thumbs
         self.previews = previews

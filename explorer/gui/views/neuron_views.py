@@ -116,6 +116,7 @@ class ChannelsView(QWidget):
 
     def __init__(self, bridge: SessionBridge, jobs: JobRunner, parent=None):
         super().__init__(parent)
+        self.bridge, self.jobs = bridge, jobs  # kept alive as long as the view
         self.session = bridge.session
         self.lane = jobs.analysis
         self.channel: int | None = None
@@ -205,7 +206,7 @@ class ChannelsView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         if self.channel is None:
-            self.title.setText(f"{len(means)} channels in {run.manifest['layer']}: choose one")
+            self.title.setText(f"{len(means)} channels in {run.layer}: choose one")
         self.table_filled.emit()
 
     def _table_clicked(self, *_):
@@ -305,6 +306,7 @@ class NeuronViews(QTabWidget):
 
     def __init__(self, bridge: SessionBridge, jobs: JobRunner, parent=None):
         super().__init__(parent)
+        self.bridge, self.jobs = bridge, jobs
         self.session = bridge.session
         self.lane = jobs.analysis
         self.channels = ChannelsView(bridge, jobs)
@@ -327,7 +329,7 @@ class NeuronViews(QTabWidget):
         if self._model is None or self.session.run is None:
             self.channels.overlay.setText("Activation map: waiting for the model")
             return
-        run, model, graph, layer = self.session.run, self._model, self._graph, self.session.run.manifest["layer"]
+        run, model, graph, layer = self.session.run, self._model, self._graph, self.session.run.layer
 
         def work():
             from ...core.analysis.activation import layer_output, overlay

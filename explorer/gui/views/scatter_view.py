@@ -117,6 +117,7 @@ def build_hover_tree(layout: np.ndarray, visible: np.ndarray):
 class ScatterView(QWidget):
     def __init__(self, bridge: SessionBridge, thumbs: ThumbnailCache, jobs: JobRunner, parent=None):
         super().__init__(parent)
+        self.bridge, self.jobs = bridge, jobs  # kept alive as long as the view
         self.session = bridge.session
         self.lane = jobs.analysis
         self.thumbs = thumbs
@@ -146,8 +147,8 @@ class ScatterView(QWidget):
         self._tree_index = np.zeros(0, np.int64)
         self._tree_for = None  # (layout, hidden classes) the tree was built for
         self._tree_asked = None  # ... and the one being built
-        self._sample_for = None  # (run, hidden classes, visible count) of the density sample
-        self._sample = np.zeros(0, np.int64)
+        self._sources_for = None  # (run, hidden classes, colour channel, n, n finite) of what follows
+        self._sample = np.zeros(0, np.int64)  # the rows the density image is drawn from
         self._hover_index = -1
         self._autorange_pending = True
         self.mode = "empty"  # points | density | empty: what the last redraw drew
@@ -183,39 +184,40 @@ class ScatterView(QWidget):
         self._update_highlight()
 
     def autorange(self):
-        if self.session.layout is None or self._bounds is None:
+        layout = self.session.layout
+        if layout is None or not np.isfinite(layout[:, 0]).any():
             return
-        lo, hi = self._bounds
+        lo, hi = np.nanmin(layout, 0).astype(float), np.nanmax(layout, 0).astype(float)
         pad = (hi - lo) * 0.05 + 1e-6
         self.vb.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),
                          yRange=(float(lo[1] - pad[1]), float(hi[1] + pad[1])), padding=0)
 
     def _prepare_sources(self):
-        """Per layout (not per redraw): visible mask, and the sample the density image is drawn from."""
+        """Per layout (not per redraw): visible mask, colours, and the sample the density image is
+        drawn from. All but the sample's coordinates stay while only the layout moves (t-SNE frames)."""
         layout = self.session.layout
         if layout is None:
             self._visible = np.zeros(0, bool)
             self._dens_xy, self._dens_rgb, self._dens_weight = np.zeros((0, 2), np.float32), np.zeros((3, 0)), 1.0
-            self._bounds = None
             self._codes = np.zeros(0, np.int64)
+            self._sources_for = None
             return
-        self._visible = self.session.visible_mask
-        vis = np.flatnonzero(self._visible)
-        if len(vis) > DENSITY_SAMPLE:  # the same rows for every frame of a t-SNE: drawn once per visible set
-            key = (self.session.run, self.session.hidden_classes, len(vis))
-            if self._sample_for is None or self._sample_for[0] is not key[0] or self._sample_for[1:] != key[1:]:
-                self._sample = np.sort(np.random.default_rng(0).choice(vis, DENSITY_SAMPLE, replace=False))
-                self._sample_for = key
-            vis = self._sample
-        self._codes, table = self.session.colour_scheme()
-        self.points.set_colours([(*rgb, 230) for rgb in table])
-        colours = np.array(table, np.float32)
-        self._dens_xy = np.ascontiguousarray(layout[vis], np.float32)
-        self._dens_rgb = colours[self._codes[vis]].T.copy()  # (3, m)
-        self._dens_weight = int(self._visible.sum()) / max(len(vis), 1)
-        finite = np.isfinite(layout[:, 0])
-        self._bounds = (np.nanmin(layout[finite], 0).astype(float), np.nanmax(layout[finite], 0).astype(float)) \
-            if finite.any() else None
+        s = self.session
+        key = (s.run, s.hidden_classes, s.colour_channel, len(layout), int(np.isfinite(layout[:, 0]).sum()))
+        same = self._sources_for is not None and self._sources_for[0] is key[0] and self._sources_for[1:] == key[1:]
+        if not same:
+            self._sources_for = key
+            self._visible = s.visible_mask
+            vis = np.flatnonzero(self._visible)
+            if len(vis) > DENSITY_SAMPLE:  # the density image of a bigger map: a fixed random sample
+                vis = np.sort(np.random.default_rng(0).choice(vis, DENSITY_SAMPLE, replace=False))
+            self._sample = vis
+            self._codes, table = s.colour_scheme()
+            self.points.set_colours([(*rgb, 230) for rgb in table])
+            colours = np.array(table, np.float32)
+            self._dens_rgb = colours[self._codes[vis]].T.copy()  # (3, m)
+            self._dens_weight = int(self._visible.sum()) / max(len(vis), 1)
+        self._dens_xy = np.ascontiguousarray(layout[self._sample], np.float32)
 
     def visible_in_view(self) -> np.ndarray:
         layout = self.session.layout

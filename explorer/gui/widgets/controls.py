@@ -34,6 +34,7 @@ class LegendView(QListWidget):
 
     def __init__(self, bridge: SessionBridge, parent=None):
         super().__init__(parent)
+        self.bridge = bridge  # kept alive as long as the view
         self.session = bridge.session
         self._syncing = False
         bridge.run_changed.connect(self.rebuild)
@@ -88,6 +89,7 @@ class ControlsPanel(QWidget):
 
     def __init__(self, bridge: SessionBridge, parent=None):
         super().__init__(parent)
+        self.bridge = bridge
         self.session = session = bridge.session
         self._filling = False
 
