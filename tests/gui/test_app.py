@@ -238,3 +238,37 @@ def test_thumbnails_mode_draws_images_at_their_positions(qtbot, window, photo_fo
     qtbot.waitUntil(lambda: all(not item.pixmap().isNull() for item in window.scatter._thumb_items.values()),
                     timeout=10_000)
     window.grab().save(str(shots / "app-thumbnails.png"))
+
+
+def test_exports_are_written_in_the_io_lane_and_their_errors_shown(qtbot, window, photo_folder, tmp_path,
+                                                                    monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    session, io = window.session, window.jobs.io
+    session.select([1, 3])
+    csv_path = tmp_path / "selection.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(csv_path), ""))
+    with qtbot.waitSignal(io.succeeded, timeout=20_000):
+        window.export_selection()
+    rows = [line.split(",") for line in csv_path.read_text().splitlines()]
+    assert rows[0] == ["index", "path", "label", "x", "y"] and [int(r[0]) for r in rows[1:]] == [1, 3]
+    assert [r[1] for r in rows[1:]] == [session.run.rows[i].path for i in (1, 3)]
+    assert abs(float(rows[2][3]) - session.layout[3, 0]) < 1e-4 * max(1.0, abs(session.layout[3, 0]))
+
+    folder = tmp_path / "tb"
+    folder.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    with qtbot.waitSignal(io.succeeded, timeout=20_000):
+        window.export_projector()
+    tensors = np.loadtxt(folder / "tensors.tsv", delimiter="\t")
+    np.testing.assert_allclose(tensors, np.asarray(session.run.features, np.float64), rtol=1e-5)
+
+    # a file that cannot be written: the error is shown, the map stays
+    failed = []
+    window.pipeline_failed.connect(failed.append)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "no" / "such" / "x.csv"), ""))
+    with qtbot.waitSignal(io.failed, timeout=20_000):
+        window.export_selection()
+    assert window.banner.isVisible() and window.banner.text().startswith("CSV export failed:")
+    assert failed == [] and session.layout is not None
