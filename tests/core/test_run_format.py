@@ -195,3 +195,74 @@ def test_run_files_respect_the_umask(tmp_path):
     kept = next((run.path / "projections").iterdir())
     assert kept.stat().st_mode & 0o777 == 0o755
     assert all(p.stat().st_mode & 0o777 == 0o644 for p in kept.iterdir())
+
+
+def _reference_outputs(dataset, model, nodes):
+    """Layer outputs and logits straight from torchvision's extractor on the model itself."""
+    import torch
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    ref = create_feature_extractor(model.module.eval(), return_nodes=list(nodes) + ["fc"])
+    pre = model.preprocess  # decoded as the engine decodes (JPEG draft scaling), so inputs are equal
+    x = torch.stack([pre(dataset.load(i, draft_size=pre.resize)[0]) for i in range(len(dataset))])
+    with torch.no_grad():
+        return {k: v.float() for k, v in ref(x).items()}
+
+
+def test_one_pass_fills_several_layers(photo_folder, tmp_path):
+    from explorer.core.data.datasets import open_dataset
+    from explorer.core.engine.embedding import embed_dataset
+    from explorer.core.model.zoo import load_model
+
+    dataset = open_dataset(photo_folder)
+    model = load_model("resnet18", "random", image_size=64)
+    layers = ["layer2.1.relu_1", "layer4.1.relu_1", "avgpool"]
+    result = run_to_end(embed_dataset(dataset, model, layers, out=tmp_path / "run"))
+    run = load_run(result.run.path)
+    assert run.layers == layers and run.layer == layers[0] and result.computed == len(dataset)
+    assert run.layer_shape("layer4.1.relu_1") == (512, 2, 2) and run.field("avgpool") is None
+    ref = _reference_outputs(dataset, model, layers)
+    for layer in layers:
+        want = ref[layer].flatten(2).mean(2) if ref[layer].dim() == 4 else ref[layer].flatten(1)
+        got = np.asarray(run.array("features", layer), np.float32)
+        np.testing.assert_allclose(got, want.numpy(), rtol=2e-2, atol=2e-3 * float(want.abs().max()))
+    np.testing.assert_array_equal(run.features, run.array("features", layers[0]))
+    # the files on disk say what they are
+    files = {(e["name"], e["layer"]): e["file"] for e in json.loads((run.path / "manifest.json").read_text())["arrays"]}
+    assert files[("features", "layer2.1.relu_1")] == "features.npy"
+    assert files[("channel_max", "avgpool")] == "channel_max.L2.npy"
+    # the same request again reuses the run
+    again = run_to_end(embed_dataset(dataset, model, layers, out=tmp_path / "run"))
+    assert again.reused and again.computed == 0
+
+
+def test_adding_an_array_is_one_declaration(photo_folder, tmp_path, monkeypatch):
+    """Two arrays declared here, nowhere else: a per-layer channel minimum and the run's top-5 classes."""
+    from explorer.core.data.datasets import open_dataset
+    from explorer.core.engine.embedding import embed_dataset
+    from explorer.core.model.zoo import load_model
+    from explorer.core.run.arrays import REGISTRY, ArraySpec, channels, default_arrays
+
+    monkeypatch.setitem(REGISTRY, "channel_min", ArraySpec(
+        "channel_min", "float16", True, channels, lambda out: out.flatten(2).min(dim=2).values, default=False))
+    monkeypatch.setitem(REGISTRY, "top5", ArraySpec(
+        "top5", "int32", False, lambda shape: (5,), lambda logits: logits.topk(5, dim=1).indices,
+        source="logits", default=False))
+
+    dataset = open_dataset(photo_folder)
+    model = load_model("resnet18", "random", image_size=64)
+    arrays = default_arrays() + ["channel_min", "top5"]
+    first = run_to_end(embed_dataset(dataset, model, "layer3.1.relu_1", out=tmp_path / "run", batch_size=3,
+                                     arrays=arrays))
+    run = load_run(first.run.path)
+    ref = _reference_outputs(dataset, model, ["layer3.1.relu_1"])
+    want_min = ref["layer3.1.relu_1"].flatten(2).min(2).values.numpy()
+    np.testing.assert_allclose(np.asarray(run.array("channel_min"), np.float32), want_min, rtol=1e-2, atol=1e-3)
+    np.testing.assert_array_equal(np.asarray(run.array("top5")), ref["fc"].topk(5, dim=1).indices.numpy())
+    assert (run.path / "channel_min.npy").exists() and (run.path / "top5.npy").exists()
+    # it resumes, and is found again, like every other array
+    assert run_to_end(embed_dataset(dataset, model, "layer3.1.relu_1", out=tmp_path / "run",
+                                    arrays=arrays)).reused
+    # a run without the new arrays is another run: asking for them never reuses it silently
+    plain = run_to_end(embed_dataset(dataset, model, "layer3.1.relu_1", out=tmp_path / "plain"))
+    assert not load_run(plain.run.path).has_array("top5")

@@ -15,17 +15,18 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..data.datasets import Dataset
 from ..errors import DatasetError, DecodeError, ExplorerError
+from ..model.extract import LOGITS
 from ..model.graph import ModelGraph, model_graph
-from ..model.layers import LayerGraph
 from ..model.zoo import LoadedModel
 from ..progress import Step, Work
-from ..run.arrays import plan
+from ..run.arrays import REGISTRY, default_arrays, plan
 from ..run.store import Row, Run, cache_donor, cache_path, open_run, remember_cached
 
 POOLING = "mean"  # spatial average; part of the cache key
@@ -58,20 +59,37 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ExplorerError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
 
 
-def family_key(model: LoadedModel, layer: str) -> str:
-    """Everything that changes the numbers except the files: model, weights, layer, input, pooling."""
-    parts = {"model": model.name, "weights": model.weights_id, "layer": layer,
+def family_key(model: LoadedModel, layers: str | Sequence[str], arrays: Sequence[str] | None = None) -> str:
+    """Everything that changes the numbers except the files: model, weights, layers, arrays, input, pooling.
+
+    A one-layer run of the default arrays keeps the key of the first release, so its runs are found again.
+    """
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    parts = {"model": model.name, "weights": model.weights_id, "layer": layers[0],
              "preprocess": model.preprocess.to_dict(), "pooling": POOLING, "schema": 1}
+    if len(layers) > 1:
+        parts["layers"] = layers
+    if arrays is not None and sorted(arrays) != sorted(default_arrays()):
+        parts["arrays"] = sorted(arrays)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def run_key(dataset: Dataset, model: LoadedModel, layer: str) -> str:
+def run_key(dataset: Dataset, model: LoadedModel, layers: str | Sequence[str],
+            arrays: Sequence[str] | None = None) -> str:
     """Everything that changes the numbers: files (names, sizes, mtimes) and the family."""
-    parts = {"dataset": dataset.fingerprint(), "family": family_key(model, layer)}
+    parts = {"dataset": dataset.fingerprint(), "family": family_key(model, layers, arrays)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _manifest(dataset: Dataset, model: LoadedModel, layer_info, graph: LayerGraph) -> dict:
+def _layer_entry(info) -> dict:
+    field = info.field
+    return {"name": info.name, "shape": list(info.shape), "receptive_field": info.receptive_field,
+            "stride": info.stride, "field": None if field is None else {
+                "jump": list(field.j), "size": list(field.r), "start": list(field.start)}}
+
+
+def _manifest(dataset: Dataset, model: LoadedModel, infos: list, graph: ModelGraph, arrays: list[str],
+              logits_shape: tuple[int, ...] | None) -> dict:
     import PIL
     import torchvision
 
@@ -82,26 +100,24 @@ def _manifest(dataset: Dataset, model: LoadedModel, layer_info, graph: LayerGrap
         timm_version = None
     from ... import __version__
 
-    layer = {"name": layer_info.name, "shape": list(layer_info.shape), "receptive_field": layer_info.receptive_field,
-             "stride": layer_info.stride, "field": None if layer_info.field is None else {
-                 "jump": list(layer_info.field.j), "size": list(layer_info.field.r),
-                 "start": list(layer_info.field.start)}}
+    layers = [_layer_entry(info) for info in infos]
+    main = layers[0]
     return {
         "dataset": {"root": dataset.root, "classes": dataset.classes},
-        "family": family_key(model, layer_info.name),
+        "family": family_key(model, [l["name"] for l in layers], arrays),
         "model": model.name,
         "weights": model.weights_id,
-        "layer": layer_info.name,
-        "layer_shape": list(layer_info.shape),
-        "receptive_field": layer_info.receptive_field,
-        "stride": layer_info.stride,
-        "field": None if layer_info.field is None else {
-            "jump": list(layer_info.field.j), "size": list(layer_info.field.r), "start": list(layer_info.field.start)},
+        # the main layer at the top level too, as the first release wrote it, for people and old readers
+        "layer": main["name"],
+        "layer_shape": main["shape"],
+        "receptive_field": main["receptive_field"],
+        "stride": main["stride"],
+        "field": main["field"],
         "input_size": graph.input_size,
         "preprocess": model.preprocess.to_dict(),
         "pooling": POOLING,
-        "layers": [layer],
-        "arrays": plan([layer]),
+        "layers": layers,
+        "arrays": plan(layers, arrays, logits_shape),
         "versions": {"explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "timm": timm_version, "numpy": np.__version__,
                      "pillow": PIL.__version__},
@@ -222,16 +238,9 @@ class AdaptiveForward:
 
 
 def summarise(out: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Layer output -> features (B, C), channel max (B, C), argmax (B, C) as y*W+x."""
-    out = out.float()
-    if out.dim() == 4:
-        flat = out.flatten(2)
-        cmax, carg = flat.max(dim=2)
-        feats = flat.mean(dim=2)
-    else:
-        feats = out.flatten(1)
-        cmax, carg = feats, torch.zeros_like(feats, dtype=torch.long)
-    return feats.cpu().numpy(), cmax.cpu().numpy(), carg.to(torch.int32).cpu().numpy()
+    """Layer output -> the default arrays as stored: features (B, C), channel max (B, C), argmax (B, C)."""
+    return tuple(REGISTRY[name].prepare(REGISTRY[name].fill(out.float()))
+                 for name in ("features", "channel_max", "channel_argmax"))
 
 
 def interactive_batch(device: torch.device) -> int:
@@ -246,12 +255,15 @@ def default_workers(device: torch.device) -> int:
     return 0 if cores <= 2 else min(4, cores // 2)  # on few cores decoding competes with the forward
 
 
-def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None, *,
+def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[str] | None = None, *,
                   out: str | os.PathLike | None = None, device: str = "auto", batch_size: int | None = 64,
-                  workers: int | None = None, overwrite: bool = False,
-                  graph: ModelGraph | None = None) -> Work[EmbedResult]:
+                  workers: int | None = None, overwrite: bool = False, graph: ModelGraph | None = None,
+                  arrays: Sequence[str] | None = None) -> Work[EmbedResult]:
     """Embed every image of `dataset` at `layer` into the run folder `out` (default: the cache).
 
+    `layer`: one layer, or several filled in one pass over the data (the first is the run's main
+    layer); None is the model's default layer. `arrays`: the registered per-row arrays to keep
+    (run.arrays.REGISTRY; None: the default ones).
     Yields Steps (rows done, total, "N images/s"). Closing the generator cancels;
     finished rows stay on disk and the same call later computes only the rest.
     """
@@ -261,13 +273,19 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
     if batch_size < 1:
         raise ExplorerError(f"--batch-size must be at least 1 (got {batch_size}).")
     graph = graph or model_graph(model)
-    layer = layer or graph.default
-    info = graph[layer]
-    key = run_key(dataset, model, layer)
+    layers = [layer] if isinstance(layer, str) else list(dict.fromkeys(layer or [graph.default]))
+    infos = [graph[name] for name in layers]
+    arrays = list(arrays) if arrays is not None else default_arrays()
+    unknown = [name for name in arrays if name not in REGISTRY]
+    if unknown:
+        raise ExplorerError(f"Unknown array {unknown[0]!r}; known: {', '.join(REGISTRY)}.")
+    with_logits = any(REGISTRY[name].source == "logits" for name in arrays)
+    logits_shape = _logits_shape(graph) if with_logits else None
+    key = run_key(dataset, model, layers, arrays)
     path = Path(out) if out is not None else cache_path(key)
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
     signatures = np.array([(it.size, it.mtime_ns) for it in dataset.items], np.int64).reshape(-1, 2)
-    manifest = _manifest(dataset, model, info, graph)
+    manifest = _manifest(dataset, model, infos, graph, arrays, logits_shape)
     run, resumed = open_run(path, key, manifest, rows, overwrite=overwrite, signatures=signatures)
     if out is None and not resumed and run.counts()["pending"] == len(run):
         donor = cache_donor(manifest["family"], dataset.root, exclude=path)  # the files changed since
@@ -285,7 +303,8 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
 
     done = total - len(pending)
     yield Step(done, total, f"loading {model.name} on {dev}")
-    extractor = graph.extractor([layer]).to(dev)  # its own copy of the weights: the model stays put
+    extractor = graph.extractor(layers, logits=with_logits).to(dev)  # its own weights: the model stays put
+    entries = [(e["name"], e["layer"]) for e in run.manifest["arrays"]]
     # channels_last is 2-3x faster for convs on CUDA and on oneDNN CPUs alike
     extractor = extractor.to(memory_format=torch.channels_last)
     on = {"device": dev}
@@ -297,7 +316,9 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
         xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         amp = torch.autocast("cuda", dtype=amp_dtype) if device.type == "cuda" else nullcontext()
         with torch.inference_mode(), amp:
-            return summarise(extractor(xb)[layer])
+            outs = extractor(xb)
+            return {(name, at): REGISTRY[name].prepare(REGISTRY[name].fill(
+                outs[at if at is not None else LOGITS].float())) for name, at in entries}
 
     amp_dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
     adaptive = AdaptiveForward(forward, dev, batch_size)
@@ -317,8 +338,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
             good = np.array([k for k in range(len(idx)) if not reasons[k]], dtype=np.int64)
             if len(good):
                 parts = adaptive(x[good] if len(bad) else x)
-                feats, cmax, carg = (np.concatenate([p[j] for p in parts]) for j in range(3))
-                run.write_rows(idx[good], {"features": feats, "channel_max": cmax, "channel_argmax": carg})
+                run.write_rows(idx[good], {k: np.concatenate([p[k] for p in parts]) for k in entries})
             computed += len(idx)
             done += len(idx)
             rate = computed / max(time.perf_counter() - t0, 1e-9)
@@ -333,6 +353,14 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | None = None
             remember_cached(run)
     _check_something_embedded(run)
     return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev))
+
+
+def _logits_shape(graph: ModelGraph) -> tuple[int, ...]:
+    """Per image: the shape of the model's output, from a one-image pass of the logits extractor."""
+    probe = graph.extractor([], logits=True, fold_bn=False)
+    with torch.inference_mode():
+        out = probe(torch.zeros(1, 3, graph.input_size, graph.input_size))[LOGITS]
+    return tuple(int(s) for s in out.shape[1:])
 
 
 def _check_something_embedded(run: Run) -> None:
