@@ -145,3 +145,20 @@ def test_cache_listing_and_clearing(capsys, photo_folder):
     assert main(["cache", "--clear"]) == 0
     assert "removed 1 cached runs" in capsys.readouterr().out
     assert main(["cache"]) == 0 and "0 runs" in capsys.readouterr().out
+
+
+def test_embed_several_layers_in_one_pass(capsys, photo_folder, tmp_path):
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(capsys, "embed", str(photo_folder), "--out", str(run_dir), "--model", "resnet18",
+                             "--weights", "random", "--image-size", "64", "--layer", "layer3.1.relu_1,layer4.1.relu_1",
+                             "--layer", "avgpool")
+    assert code == 0, err
+    run = load_run(run_dir)
+    assert run.layers == ["layer3.1.relu_1", "layer4.1.relu_1", "avgpool"] and run.counts()["embedded"] == 8
+    assert run.array("features", "avgpool").shape == (8, 512)
+    # each layer's numbers are those of a one-layer run of that layer
+    single = tmp_path / "single"
+    assert main(["embed", str(photo_folder), "--out", str(single), "--model", "resnet18", "--weights", "random",
+                 "--image-size", "64", "--layer", "layer4.1.relu_1"]) == 0
+    np.testing.assert_allclose(np.asarray(run.array("features", "layer4.1.relu_1"), np.float32),
+                               np.asarray(load_run(single).features, np.float32), rtol=1e-3, atol=1e-3)

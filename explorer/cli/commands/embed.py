@@ -1,15 +1,15 @@
-"""explorer embed DATASET: every image through one layer into a run folder (resumed, or reused)."""
+"""explorer embed DATASET: every image through one or more layers into a run folder (resumed, or reused)."""
 
 from __future__ import annotations
 
 import sys
 
 from ..main import Cancelled, drive
-from ..options import embed_options, weights
+from ..options import embed_options, layers, weights
 
 
 def add_parser(sub) -> None:
-    sp = sub.add_parser("embed", help="embed every image of a dataset with one layer into a run folder")
+    sp = sub.add_parser("embed", help="embed every image of a dataset with one or more layers into a run folder")
     sp.add_argument("dataset", help="a folder (class sub-folders as labels) or demo:digits")
     sp.add_argument("--out", default=None, help="run folder (default: the app's cache)")
     sp.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
@@ -33,7 +33,8 @@ def embed(dataset_spec: str, args, quiet: bool = False):
     from ...core.data.datasets import describe
     from ...core.pipeline import EmbedRequest, Prepared, open_or_embed
 
-    request = EmbedRequest(dataset_spec, args.model, weights(args.weights), args.layer, args.image_size,
+    layer = layers(args.layer)
+    request = EmbedRequest(dataset_spec, args.model, weights(args.weights), layer, args.image_size,
                            args.out, args.device, args.batch_size, args.workers,
                            getattr(args, "overwrite", False))
 
@@ -41,7 +42,8 @@ def embed(dataset_spec: str, args, quiet: bool = False):
         if isinstance(partial, Prepared):  # the model is loaded: the embedding starts
             if not quiet:
                 bar.write(f"{partial.dataset.root}: {describe(partial.dataset)}", file=sys.stderr)
-            bar.set_description(f"embedding {partial.model.name}/{args.layer or partial.graph.default}")
+            shown = "+".join(layer) if isinstance(layer, tuple) else layer or partial.graph.default
+            bar.set_description(f"embedding {partial.model.name}/{shown}")
 
     try:
         return drive(open_or_embed(request), "opening", quiet=quiet, on_partial=loaded)

@@ -26,7 +26,7 @@ class EmbedRequest:
     dataset: str
     model: str = DEFAULT_MODEL
     weights: str | None = None  # None: pretrained/bundled; "random"; or a file path
-    layer: str | None = None  # None: the model's default layer
+    layer: str | tuple[str, ...] | None = None  # None: the model's default; several: filled in one pass
     image_size: int | None = None
     out: str | None = None  # None: the cache
     device: str = "auto"
