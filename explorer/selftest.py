@@ -101,6 +101,7 @@ def _embed_and_classify(report: dict, out_dir: Path) -> None:
 
     from .core.data.datasets import open_dataset
     from .core.engine.embedding import embed_dataset, resolve_device
+    from .core.model.graph import model_graph
     from .core.model.zoo import load_model
     from .core.progress import run_to_end
 
@@ -117,9 +118,10 @@ def _embed_and_classify(report: dict, out_dir: Path) -> None:
     report["checks"]["embedded_in_worker_process"] = run.counts()["embedded"] == 4
     report["checks"]["features_finite"] = bool(np.isfinite(np.asarray(run.features, np.float32)).all())
     names = {r.path: r.index for r in run.rows}
-    with torch.no_grad():
+    logits = model_graph(model).extractor([], logits=True)  # the engine's own path to the logits
+    with torch.inference_mode():
         x = torch.stack([model.preprocess(dataset.load(names[p])[0]) for p in ("chelsea.jpg", "coffee.jpg")])
-        top5 = model.module(x).topk(5).indices.tolist()
+        top5 = logits(x)["logits"].topk(5).indices.tolist()
     labels = [[model.categories[i] for i in row] for row in top5]
     report["predictions"] = {"chelsea.jpg": labels[0], "coffee.jpg": labels[1]}
     report["checks"]["cat_is_a_cat"] = bool(CATS & set(labels[0]))
