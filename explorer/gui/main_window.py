@@ -88,6 +88,11 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         sb.addWidget(self.count_label)
         sb.addWidget(self.skipped_button)
+        self.trace_note = QLabel()  # why a model's layers have no receptive fields, when it could not be traced
+        self.trace_note.setStyleSheet("color: #a15c00;")
+        self.trace_note.setWordWrap(True)
+        self.trace_note.hide()
+        sb.addWidget(self.trace_note, 1)
         sb.addPermanentWidget(self.device_label)
         sb.addPermanentWidget(self.io_bar)
         sb.addPermanentWidget(self.analysis_bar)
@@ -150,6 +155,12 @@ class MainWindow(QMainWindow):
             self.restoreState(s.value("windowState"))
         last = {k: s.value(k) for k in ("dataset", "model", "layer", "projection")}
         changes = {k: v for k, v in last.items() if v}
+        for key, kind in (("perplexity", float), ("seed", int)):  # the last map's settings (kept per run)
+            try:
+                if s.value(key) not in (None, ""):
+                    changes[key] = kind(s.value(key))
+            except (TypeError, ValueError):
+                pass
         if changes.get("dataset") and not str(changes["dataset"]).startswith("demo:") \
                 and not os.path.isdir(str(changes["dataset"])):
             changes.pop("dataset")
@@ -163,7 +174,7 @@ class MainWindow(QMainWindow):
             s = self.settings
             s.setValue("geometry", self.saveGeometry())
             s.setValue("windowState", self.saveState())
-            for key in ("dataset", "model", "projection"):
+            for key in ("dataset", "model", "projection", "perplexity", "seed"):
                 s.setValue(key, getattr(self.session, key))
             s.setValue("layer", self.session.layer or "")
         super().closeEvent(event)
@@ -267,6 +278,10 @@ class MainWindow(QMainWindow):
         self._prepared, self._prepared_key = prepared, key
         self.session.update(layers=prepared.graph.layers, device=device)
         self.device_label.setText(f"Device: {device}")
+        reason = getattr(prepared.graph, "trace_error", None)
+        self.trace_note.setText(f"{prepared.model.name} could not be traced ({reason}): layers come from forward "
+                                "hooks and receptive fields are unknown" if reason else "")
+        self.trace_note.setVisible(bool(reason))
         self.neurons.set_model(prepared)
         self.refresh_model_statuses()  # torch is loaded by now: this costs milliseconds
         if self._finish_when_described:
