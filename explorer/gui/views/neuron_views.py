@@ -100,10 +100,19 @@ class ChannelTable(QAbstractTableModel):
         return None
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        """Reorder the rows; the selection (persistent indexes) moves with its channel, as in a
+        QTableWidget, so the highlighted row always names the channel on display."""
         self.layoutAboutToBeChanged.emit()
         keys = self._columns[column]
+        old = self._order
         self._order = np.argsort(keys if order == Qt.SortOrder.AscendingOrder else -keys.astype(np.float64),
                                  kind="stable")
+        persistent = self.persistentIndexList()
+        if persistent:
+            row_of = np.empty(len(self._order), np.int64)  # channel -> its new row
+            row_of[self._order] = np.arange(len(self._order))
+            self.changePersistentIndexList(persistent, [
+                self.index(int(row_of[old[p.row()]]), p.column()) if p.isValid() else p for p in persistent])
         self.layoutChanged.emit()
 
 
