@@ -80,6 +80,7 @@ class _Job:
     on_result: Callable | None
     on_partial: Callable | None
     on_error: Callable[[str], None] | None
+    on_cancel: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,16 +143,20 @@ class Lane(QObject):
                           slot.pending.name if slot.pending else None)
 
     def start(self, name: str, work, on_result: Callable | None = None, *, key: str = "",
-              on_partial: Callable | None = None, on_error: Callable[[str], None] | None = None) -> None:
+              on_partial: Callable | None = None, on_error: Callable[[str], None] | None = None,
+              on_cancel: Callable[[], None] | None = None) -> None:
         """Run `work` (a generator of Steps returning a result, or a function of no arguments) and
         call on_result(result) on the GUI thread. Replaces the lane's job of the same key.
 
         on_partial(step.partial) shows intermediate results; on_error(message) lets a view say
-        what went wrong in place (the lane's `failed` is emitted in any case).
+        what went wrong in place (the lane's `failed` is emitted in any case); on_cancel() lets it
+        say that the job was cancelled (Cancel, or cancel()) and will bring nothing: a view waiting
+        for the result would otherwise wait for ever. A job replaced by a newer one of its key is
+        not cancelled in this sense: the newer one brings the result.
         """
-        job = _Job(name, work, on_result, on_partial, on_error)
+        job = _Job(name, work, on_result, on_partial, on_error, on_cancel)
         slot = self._slots.setdefault(key, _Slot())
-        self.cancel(key)
+        self._cancel(key, replacing=True)
         self._name = name
         if slot.stopping is not None:  # never let two jobs of a key overlap (one run folder, one model)
             slot.pending = job
@@ -161,13 +166,20 @@ class Lane(QObject):
 
     def cancel(self, key: str | None = None) -> None:
         """Stop the job of `key` (None: every job of the lane) after its current step; forget a
-        pending one. `cancelled` says when a running job has stopped."""
+        pending one. `cancelled` says when a running job has stopped; each job's on_cancel is
+        called once it has stopped (at once for a pending one, which never ran)."""
+        self._cancel(key, replacing=False)
+
+    def _cancel(self, key: str | None, *, replacing: bool) -> None:
         keys = list(self._slots) if key is None else [key]
         stopped = False
+        dropped: list[_Job] = []
         for k in keys:
             slot = self._slots.get(k)
             if slot is None:
                 continue
+            if slot.pending is not None and not replacing:
+                dropped.append(slot.pending)
             slot.pending = None
             if slot.worker is not None:
                 slot.cancel_requested_at = time.perf_counter()
@@ -177,6 +189,9 @@ class Lane(QObject):
                 stopped = True
         if stopped and not self.busy:
             self.idle.emit()
+        for job in dropped:
+            if job.on_cancel is not None:
+                job.on_cancel()
 
     def wait(self, msecs: int = 30_000) -> bool:
         """Block until every worker of this lane has returned (closing the app, tests)."""
@@ -241,15 +256,18 @@ class Lane(QObject):
                 self.idle.emit()
 
     def _stopped(self, slot: _Slot) -> None:
-        name = slot.stopping_job.name if slot.stopping_job else ""
+        stopped = slot.stopping_job
+        name = stopped.name if stopped else ""
         slot.stopping, slot.stopping_job = None, None
         if slot.cancel_requested_at is not None:
             self.last_cancel_seconds = time.perf_counter() - slot.cancel_requested_at
             slot.cancel_requested_at = None
         self.cancelled.emit(name)
-        if slot.pending is not None:
+        if slot.pending is not None:  # replaced: the newer job brings the result
             job, slot.pending = slot.pending, None
             self._launch(slot, job)
+        elif stopped is not None and stopped.on_cancel is not None:
+            stopped.on_cancel()
 
 
 class JobRunner(QObject):

@@ -307,8 +307,15 @@ class MainWindow(QMainWindow):
             self._describing = False
             self.pipeline_failed.emit(f"Loading the model failed: {message}")
 
+        def cancelled():  # Cancel in the status bar: the map is up, finish without the layer list
+            self._describing = False
+            if self._finish_when_described:
+                self._finish_when_described = False
+                self._finished()
+
         self._describing = True
-        self.jobs.analysis.start("Loading the model", work(), described, key="model", on_error=failed)
+        self.jobs.analysis.start("Loading the model", work(), described, key="model", on_error=failed,
+                                 on_cancel=cancelled)
 
     def start_projection(self):
         s = self.session

@@ -72,11 +72,16 @@ class GalleryView(QWidget):
     # --- neighbour index ------------------------------------------------------------------------
     def _run_changed(self):
         self._index = None
-        run = self.session.run
-        if run is None:
+        self._index_key = None
+        if self.session.run is None:
             return
+        self._build_index()
+        self.refresh()
+
+    def _build_index(self):
+        run = self.session.run
         key = (str(run.path), self.metric.currentText())
-        self._index_key = key
+        self._index_key = key  # being built (or built) for this run and metric
         features, valid, metric = run.features, run.done_mask, self.metric.currentText()
 
         def built(index):
@@ -84,10 +89,15 @@ class GalleryView(QWidget):
                 self._index = index
                 self.refresh()
 
+        def cancelled():  # nothing will come: the next single selection builds it again
+            if self._index_key == key and self._index is None:
+                self._index_key = None
+                self.caption.setText("Indexing the features was cancelled; select an image to index them again.")
+
         self.lane.start("Indexing features", lambda: NeighbourIndex(features, metric=metric, valid=valid), built,
                         key="neighbour-index",
-                        on_error=lambda message: self.caption.setText(f"Cannot index features: {message}"))
-        self.refresh()
+                        on_error=lambda message: self.caption.setText(f"Cannot index features: {message}"),
+                        on_cancel=cancelled)
 
     def _k_changed(self, k: int):
         self.session.neighbour_k = k
@@ -121,13 +131,21 @@ class GalleryView(QWidget):
             self.caption.setText("This image has no features.")
             return
         if self._index is None:
+            if self._index_key is None:  # the last build was cancelled
+                self._build_index()
             self.caption.setText("Indexing features…")
             return
         self.caption.setText("Finding neighbours…")
         index, k = self._index, self.k_spin.value()
+
+        def cancelled():
+            if (index, [i], k) == (self._index, self.session.selection, self.k_spin.value()):
+                self.caption.setText("Finding neighbours was cancelled.")
+
         self.lane.start("Finding neighbours", lambda: index.query(i, k),
                         lambda found: self._show_neighbours(index, i, k, found), key="neighbours",
-                        on_error=lambda message: self.caption.setText(f"Cannot find neighbours: {message}"))
+                        on_error=lambda message: self.caption.setText(f"Cannot find neighbours: {message}"),
+                        on_cancel=cancelled)
 
     def _show_neighbours(self, index: NeighbourIndex, i: int, k: int, found: list):
         if (index, [i], k) != (self._index, self.session.selection, self.k_spin.value()):

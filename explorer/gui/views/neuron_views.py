@@ -130,6 +130,7 @@ class ChannelsView(QWidget):
         self.lane = jobs.analysis
         self.channel: int | None = None
         self.patches: list = []  # core Patch objects on display
+        self._stats_for = None  # the run whose channel statistics are computed (or on their way)
 
         self.table_model = ChannelTable(self)
         self.table = QTableView()
@@ -194,8 +195,14 @@ class ChannelsView(QWidget):
         self.overlay.clear()
         self.colour_button.setChecked(False)
         self.table_model.set_stats(np.zeros(0), np.zeros(0))
+        self._stats_for = None
         if run is None:
             return
+        self._compute_stats(run)
+        self._selection_changed()
+
+    def _compute_stats(self, run):
+        self._stats_for = run
         self.title.setText("Computing channel statistics…")
 
         def stats():
@@ -203,9 +210,14 @@ class ChannelsView(QWidget):
 
             return channel_stats(run)
 
+        def cancelled():  # nothing will come: the next selection computes them again
+            if self._stats_for is run and self.table_model.rowCount() == 0:
+                self._stats_for = None
+                self.title.setText("Channel statistics were cancelled; select an image to compute them again.")
+
         self.lane.start("Channel statistics", stats, lambda out: self._fill_table(run, *out), key="channel-stats",
-                        on_error=lambda message: self.title.setText(f"Cannot compute channel statistics: {message}"))
-        self._selection_changed()
+                        on_error=lambda message: self.title.setText(f"Cannot compute channel statistics: {message}"),
+                        on_cancel=cancelled)
 
     def _fill_table(self, run, means, maxima):
         if run is not self.session.run:
@@ -228,6 +240,8 @@ class ChannelsView(QWidget):
 
         self.strongest.clear()
         run, sel = self.session.run, self.session.selection
+        if run is not None and self._stats_for is not run:  # the last computation was cancelled
+            self._compute_stats(run)
         if run is None or len(sel) != 1 or not run.done_mask[sel[0]]:
             return
         for c, value in top_channels(run, sel[0], 10):
@@ -260,8 +274,15 @@ class ChannelsView(QWidget):
                     images.append(None)
             return channel, patches, images
 
+        def cancelled():  # the list holds another channel's patches, or nothing: say so
+            if self.channel == channel and self.session.run is run:
+                self.patch_list.clear()
+                self.patches = []
+                self.title.setText(f"Channel {channel}: finding its top images was cancelled")
+
         self.lane.start("Top patches", work, self._show_patches, key="patches",
-                        on_error=lambda message: self.title.setText(f"Cannot show patches: {message}"))
+                        on_error=lambda message: self.title.setText(f"Cannot show patches: {message}"),
+                        on_cancel=cancelled)
         if len(self.session.selection) == 1:
             self.overlay_requested.emit(self.session.selection[0], channel)
 
@@ -301,7 +322,13 @@ class ChannelsView(QWidget):
             if run is self.session.run and self.colour_button.isChecked() and self.channel == channel:
                 self.session.set_colour_channel(channel, codes)
 
-        self.lane.start("Colouring the map", lambda: channel_colour_codes(run, channel), coloured, key="colour")
+        def cancelled():  # the map stays as it is: the button must say so
+            if run is self.session.run and self.channel == channel and self.colour_button.isChecked() \
+                    and self.session.colour_channel != channel:
+                self.colour_button.setChecked(False)
+
+        self.lane.start("Colouring the map", lambda: channel_colour_codes(run, channel), coloured, key="colour",
+                        on_cancel=cancelled)
 
     def show_overlay(self, image):
         self.overlay.setPixmap(QPixmap.fromImage(pil_to_qimage(image)).scaled(
@@ -362,6 +389,11 @@ class NeuronViews(QTabWidget):
                 self.channels.show_overlay(image)
                 self.overlay_shown.emit()
 
+        def cancelled():  # the overlay shows another image or channel: say so instead
+            if self.session.selection == [index] and self.channels.channel == channel:
+                self.channels.overlay.setText("Activation map cancelled.")
+
         self.lane.start("Activation map", work, done, key="overlay",
-                        on_error=lambda message: self.channels.overlay.setText(f"Cannot compute the map: {message}"))
+                        on_error=lambda message: self.channels.overlay.setText(f"Cannot compute the map: {message}"),
+                        on_cancel=cancelled)
 

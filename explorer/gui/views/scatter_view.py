@@ -361,7 +361,12 @@ class ScatterView(QWidget):
             if self._tree_is(key):
                 (self._tree, self._tree_index), self._tree_for = out, key
 
-        self.lane.start("Hover index", lambda: build_hover_tree(layout, visible), built, key="hover-tree")
+        def cancelled():  # ask again at the next hover
+            if self._tree_asked is key:
+                self._tree_asked = None
+
+        self.lane.start("Hover index", lambda: build_hover_tree(layout, visible), built, key="hover-tree",
+                        on_cancel=cancelled)
 
     def nearest(self, x: float, y: float, radius_px: float = HOVER_RADIUS_PX) -> int:
         """Index of the visible point nearest to (x, y) within radius_px screen pixels, or -1."""

@@ -5,6 +5,8 @@ Controls only emit what the user asked for; the main window turns that into jobs
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
@@ -183,13 +185,14 @@ class ControlsPanel(QWidget):
         self.weights_label.setText("pretrained" if s.weights is None else
                                    "random (seeded)" if s.weights == "random" else s.weights.rsplit("/", 1)[-1])
         self.layer_combo.clear()
-        for info in s.layers:
+        layers = s.layers or self._run_layer()
+        for info in layers:
             shape = "×".join(str(v) for v in info.shape)
             rf = f"rf {info.receptive_field}px" if info.receptive_field else "pooled"
             self.layer_combo.addItem(f"{info.name}   {shape}   {rf}", info.name)
         if s.layer:
             self.layer_combo.setCurrentIndex(max(0, self.layer_combo.findData(s.layer)))
-        info = next((l for l in s.layers if l.name == s.layer), None)
+        info = next((l for l in layers if l.name == s.layer), None)
         self.layer_info.setText("" if info is None else
                                 f"{'×'.join(map(str, info.shape))} · receptive field "
                                 f"{info.receptive_field or '-'} px · stride {info.stride or '-'}"
@@ -199,6 +202,17 @@ class ControlsPanel(QWidget):
         self.seed.setValue(s.seed)
         self.perplexity.setEnabled(s.projection == "tsne")
         self._filling = False
+
+    def _run_layer(self) -> list[SimpleNamespace]:
+        """The layer of the run on display, from its manifest: what the Layer box shows while the
+        model's own list is unknown (a reopened run whose model is still loading, or was cancelled)."""
+        run = self.session.run
+        if run is None or run.layer != self.session.layer:
+            return []
+        stride = run.manifest["layers"][0].get("stride")
+        # shaped like a LayerInfo, whose module imports torch (never on the GUI thread)
+        return [SimpleNamespace(name=run.layer, shape=run.layer_shape(), receptive_field=run.receptive_field(),
+                                stride=stride)]
 
     def _colour_changed(self):
         c = self.session.colour_channel
