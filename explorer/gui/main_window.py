@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, Q
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..core.session import Session
+from ..core.data.sources import image_source
 from ..resources import resource_path
 from .bridge import SessionBridge
 from .jobs import JobRunner, freeze_heap
@@ -161,7 +162,7 @@ class MainWindow(QMainWindow):
                     changes[key] = kind(s.value(key))
             except (TypeError, ValueError):
                 pass
-        if changes.get("dataset") and not str(changes["dataset"]).startswith("demo:") \
+        if changes.get("dataset") and image_source(changes["dataset"]).kind == "folder" \
                 and not os.path.isdir(str(changes["dataset"])):
             changes.pop("dataset")
             changes.pop("layer", None)
