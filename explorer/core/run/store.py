@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -33,21 +32,9 @@ import numpy as np
 from ..errors import RunFolderError
 from .arrays import REGISTRY
 from .migrate import SCHEMA_VERSION, upgrade
+from .ownership import owned_files, recorded_files, remove_leftovers, remove_owned, remove_projections, write_marker
 
 PENDING, DONE, FAILED = 0, 1, 2
-BOOKKEEPING = ("state.npy", "signatures.npy")
-OUR_FILES = {"manifest.json", "items.csv", "failures.jsonl", *BOOKKEEPING,
-             *(f"{name}.npy" for name in REGISTRY)}
-_LAYER_FILE = re.compile(r"^([a-z0-9_]+)\.L\d+\.npy$")
-
-
-def is_our_file(name: str) -> bool:
-    """A file name a run creates: the fixed files and every registered array's file."""
-    m = _LAYER_FILE.match(name)
-    return name in OUR_FILES or (m is not None and m.group(1) in REGISTRY) \
-        or (name.endswith(".npy") and name[:-4] in REGISTRY)
-
-
 def _read_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -398,12 +385,18 @@ def load_run(path: str | os.PathLike, *, writable: bool = False) -> Run:
 def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarray | None = None) -> Run:
     """A fresh run folder with all rows pending; signatures: (n, 2) file size and mtime.
 
-    manifest["arrays"] (see arrays.plan) says which arrays to create.
+    manifest["arrays"] (see arrays.plan) says which arrays to create. The folder's marker lists
+    every file before it is created, and a file of that name that the app did not write is never
+    overwritten.
     """
     path.mkdir(parents=True, exist_ok=True)
-    for p in path.iterdir():
-        if p.is_file() and is_our_file(p.name):
-            p.unlink()
+    planned = recorded_files(manifest)
+    owned = owned_files(path, None) or set()
+    clash = sorted(name for name in planned if (path / name).exists() and name not in owned)
+    if clash:
+        raise RunFolderError(f"{path / clash[0]} exists and was not written by this app: it is left alone. "
+                             "Choose an empty or new folder for the run.")
+    write_marker(path, owned | planned)
     n = len(rows)
     for entry in manifest["arrays"]:
         np.lib.format.open_memmap(path / entry["file"], mode="w+", dtype=np.dtype(entry["dtype"]),
@@ -411,11 +404,26 @@ def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarr
     np.lib.format.open_memmap(path / "state.npy", mode="w+", dtype=np.uint8, shape=(n,)).flush()
     if signatures is not None:
         np.save(path / "signatures.npy", np.asarray(signatures, np.int64).reshape(n, 2))
-    (path / "failures.jsonl").touch()
+    else:
+        (path / "signatures.npy").unlink(missing_ok=True)
+    with open(path / "failures.jsonl", "w", encoding="utf-8"):
+        pass
     manifest = dict(manifest, schema_version=SCHEMA_VERSION, created=_now(), complete=False)
     run = Run(path, manifest, rows, "r+")
     run.save()
     return run
+
+
+def _ours(path: Path) -> tuple[dict | None, set[str] | None]:
+    """(manifest if readable as ours, the files our runs created) of a non-empty folder."""
+    try:
+        raw = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raw = None
+    manifest = None
+    if isinstance(raw, dict) and isinstance(raw.get("key"), str) and "schema_version" in raw:
+        manifest = upgrade(raw, str(path))  # a newer format raises: not ours to change
+    return manifest, owned_files(path, manifest)
 
 
 def _same_arrays(run: Run, manifest: dict) -> bool:
@@ -430,17 +438,24 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
 
     Returns (run, resumed). A run of the same model, layers and dataset folder whose files
     changed is updated: unchanged rows are taken over, only the rest is pending. A folder
-    holding a different run is only replaced with overwrite=True; a folder holding
-    anything that is not ours is never touched.
+    holding a different run is only replaced with overwrite=True, and then only the files that
+    run wrote are removed; a folder that is not a run folder is never touched.
     """
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise RunFolderError(f"{path} is a file, not a run folder.")
     if path.exists() and any(path.iterdir()):
+        old_manifest, owned = _ours(path)
+        if owned is None:
+            names = sorted(p.name for p in path.iterdir())
+            raise RunFolderError(f"{path} is not empty and is not a run folder ({', '.join(names[:3])}"
+                                 f"{'...' if len(names) > 3 else ''}); nothing in it was changed. Choose an empty "
+                                 "or new folder.")
+        remove_leftovers(path)
         try:
             run = load_run(path, writable=True)
         except RunFolderError:
-            run = None
+            run = None  # ours, but damaged: rebuilt below
         if run is not None and run.key == key and len(run) == len(rows) and _same_arrays(run, manifest):
             return run, True
         if run is not None and _same_family(run.manifest, manifest) and _same_arrays(run, manifest):
@@ -451,14 +466,8 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
                 f"{path} already holds another run ({m.get('model')}, layer {run.layer}, "
                 f"{len(run)} images from {run.dataset_root}). Choose another --out, "
                 "or pass --overwrite to replace it.")
-        strangers = [p.name for p in path.iterdir() if not is_our_file(p.name) and not p.name.endswith(".tmp")
-                     and not p.name.startswith("projection")]
-        if strangers and run is None:
-            raise RunFolderError(f"{path} is not empty and is not a run folder ({', '.join(sorted(strangers)[:3])}"
-                                 "...); choose an empty or new folder.")
-        for p in path.iterdir():  # a damaged or replaced run: start clean
-            if is_our_file(p.name) or p.name.endswith(".tmp") or p.name.startswith("projection"):
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        del run
+        remove_owned(path, owned)
     manifest = dict(manifest, key=key)
     return create_run(path, manifest, rows, signatures), False
 
@@ -470,20 +479,24 @@ def _same_family(old: dict, new: dict) -> bool:
 
 
 def _update_in_place(path: Path, old: Run, manifest: dict, rows: list[Row], signatures) -> Run:
-    """Build the updated run beside the old one, take over its unchanged rows, then swap."""
-    staging = path.with_name(path.name + ".updating")
-    if staging.exists():
-        shutil.rmtree(staging)
+    """Build the updated run inside the old one's folder, take over its unchanged rows, then swap.
+
+    The staging folder has a name no user file has (`.updating-<random>`, inside the run folder);
+    a killed update leaves only that folder, which the next open removes.
+    """
+    import secrets
+
+    staging = path / f".updating-{secrets.token_hex(6)}"
     new = create_run(staging, manifest, rows, signatures)
     new.copy_rows_from(old)
     new.save()
+    old_files = recorded_files(old.manifest)
     del old, new  # close the memory maps before the files move
-    for p in path.iterdir():  # the old run's files, and its maps of the old file list
-        if p.is_file() and (is_our_file(p.name) or p.name.startswith("projection-")):
-            p.unlink()
-        elif p.is_dir() and p.name == "projections":
-            shutil.rmtree(p)
-    moved = sorted(p.name for p in staging.iterdir() if p.name != "manifest.json")
+    remove_projections(path)  # maps of the old file list
+    moved = sorted(p.name for p in staging.iterdir() if p.name not in ("manifest.json", ".explorer-run"))
+    write_marker(path, (owned_files(path, None) or set()) | set(moved) | {"manifest.json"})
+    for name in old_files - set(moved) - {"manifest.json"}:
+        (path / name).unlink(missing_ok=True)
     for name in moved + ["manifest.json"]:  # the manifest last
         os.replace(staging / name, path / name)
     shutil.rmtree(staging, ignore_errors=True)
