@@ -76,3 +76,45 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_nothing_else(photo_folder, tm
     assert again.reused
     assert not (out / ".updating-0123abcd").exists() and not (out / "items.csv.k2j3h4.tmp").exists()
     assert (out / "my.tmp").read_text() == "the user's"
+
+
+def test_clearing_the_cache_keeps_a_run_that_is_being_written(crops_folder):
+    """Issue 17 item 4: `cache --clear` during an embedding skips that run and says so."""
+    from explorer.core.run.store import clear_cache, load_run
+
+    model = load_model("resnet18", "random", image_size=64)
+    work = embed_dataset(open_dataset(crops_folder), model, "layer3.1.add", batch_size=4)
+    steps = [next(work) for _ in range(6)]  # the run is open and half written
+    assert steps[-1].done > 0
+    removed, _, skipped = clear_cache()
+    assert removed == 0 and len(skipped) == 1
+    result = run_to_end(work)
+    assert result.run.path == skipped[0] and load_run(skipped[0]).complete
+    removed, _, skipped = clear_cache()  # no longer in use
+    assert removed == 1 and not skipped and not result.run.path.exists()
+
+
+def test_two_embeds_into_one_folder_take_turns(crops_folder, tmp_path):
+    """Issue 17 item 16: the second waits for the first, neither crashes, the run is exact."""
+    import os
+    import subprocess
+    import sys
+
+    from explorer.core.run.store import load_run
+
+    def cli(out):
+        return subprocess.Popen([sys.executable, "-m", "explorer", "embed", str(crops_folder), "--out", str(out),
+                                 "--model", "resnet18", "--weights", "random", "--batch-size", "4",
+                                 "--image-size", "64", "--layer", "layer3.1.add"],
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    out = tmp_path / "run"
+    first, second = cli(out), cli(out)
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in (first, second)]
+    assert [r[2] for r in results] == [0, 0], [r[1][-800:] for r in results]
+    outs = " ".join(r[0] for r in results)
+    assert "120 images in" in outs and "already complete, reused" in outs  # one computed, one waited and reused
+    straight = tmp_path / "straight"
+    assert cli(straight).wait(timeout=300) == 0
+    np.testing.assert_array_equal(np.asarray(load_run(out).features), np.asarray(load_run(straight).features))

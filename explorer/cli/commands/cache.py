@@ -13,8 +13,11 @@ def run(args) -> int:
     from ...core.run.store import cache_root, cached_runs, clear_cache
 
     if args.clear:
-        n, freed = clear_cache()
+        n, freed, skipped = clear_cache()
         print(f"removed {n} cached runs ({freed / 1e6:,.1f} MB) from {cache_root()}")
+        if skipped:
+            print(f"kept {len(skipped)} run{'s' if len(skipped) > 1 else ''} in use by a running embedding: "
+                  + ", ".join(p.name for p in skipped))
         return 0
     runs = cached_runs()
     total = sum(r.size_bytes for r in runs)

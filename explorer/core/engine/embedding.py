@@ -27,6 +27,7 @@ from ..model.graph import ModelGraph, model_graph
 from ..model.zoo import LoadedModel
 from ..progress import Step, Work
 from ..run.arrays import REGISTRY, default_arrays, plan
+from ..run.locks import acquire as acquire_lock
 from ..run.store import Row, Run, cache_donor, cache_path, open_run, remember_cached
 
 POOLING = "mean"  # spatial average; part of the cache key
@@ -286,8 +287,20 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
     signatures = np.array([(it.size, it.mtime_ns) for it in dataset.items], np.int64).reshape(-1, 2)
     manifest = _manifest(dataset, model, infos, graph, arrays, logits_shape)
+    lock = yield from acquire_lock(path)  # one writer per run folder: a second embed waits its turn
+    try:
+        return (yield from _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifest, rows,
+                                         signatures, cached=out is None, overwrite=overwrite, dev=dev,
+                                         batch_size=batch_size, workers=workers, start=start))
+    finally:
+        lock.release()
+
+
+def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifest, rows, signatures, *,
+                  cached: bool, overwrite: bool, dev, batch_size: int, workers, start: float) -> Work[EmbedResult]:
+    """embed_dataset once it holds the run's lock."""
     run, resumed = open_run(path, key, manifest, rows, overwrite=overwrite, signatures=signatures)
-    if out is None and not resumed and run.counts()["pending"] == len(run):
+    if cached and not resumed and run.counts()["pending"] == len(run):
         donor = cache_donor(manifest["family"], dataset.root, exclude=path)  # the files changed since
         if donor is not None:
             run.copy_rows_from(donor)
@@ -349,7 +362,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
         del batches  # stops DataLoader workers at once when cancelled
         finished = not (np.asarray(run.state) == 0).any()
         run.save(complete=finished)
-        if out is None:
+        if cached:
             remember_cached(run)
     _check_something_embedded(run)
     return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev))

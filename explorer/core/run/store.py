@@ -571,11 +571,25 @@ def cached_runs() -> list[CachedRun]:
     return sorted(out, key=lambda r: (r.manifest or {}).get("updated", ""), reverse=True)
 
 
-def clear_cache() -> tuple[int, int]:
-    """Delete every cached run and the indexes; returns (runs removed, bytes freed)."""
-    runs = cached_runs()
-    for run in runs:
-        shutil.rmtree(run.path, ignore_errors=True)
-    for index in ("requests.json", "families.json"):
-        (cache_root() / index).unlink(missing_ok=True)
-    return len(runs), sum(r.size_bytes for r in runs)
+def clear_cache() -> tuple[int, int, list[Path]]:
+    """Delete every cached run not in use, and the indexes; returns (runs removed, bytes freed,
+    runs skipped because an embedding is writing them)."""
+    from .locks import run_lock
+
+    removed, freed, skipped = 0, 0, []
+    for run in cached_runs():
+        lock = run_lock(run.path)
+        try:
+            lock.acquire(timeout=0)
+        except Exception:  # filelock.Timeout: another process is writing it
+            skipped.append(run.path)
+            continue
+        try:
+            shutil.rmtree(run.path, ignore_errors=True)
+        finally:
+            lock.release()
+        removed, freed = removed + 1, freed + run.size_bytes
+    if not skipped:
+        for index in ("requests.json", "families.json"):
+            (cache_root() / index).unlink(missing_ok=True)
+    return removed, freed, skipped
