@@ -118,3 +118,48 @@ def test_two_embeds_into_one_folder_take_turns(crops_folder, tmp_path):
     straight = tmp_path / "straight"
     assert cli(straight).wait(timeout=300) == 0
     np.testing.assert_array_equal(np.asarray(load_run(out).features), np.asarray(load_run(straight).features))
+
+
+def test_non_finite_outputs_are_failed_rows_not_numbers(photo_folder, tmp_path):
+    """Issue 17 item 7: weights with NaN never make a run of NaN features that looks fine."""
+    import torch
+
+    from explorer.core.errors import ExplorerError
+
+    model = load_model("resnet18", "random", image_size=64)
+    with torch.no_grad():
+        model.module.conv1.weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ExplorerError, match="NaN or infinite for all 8 images.*weights"):
+        run_to_end(embed_dataset(open_dataset(photo_folder), model, "layer3.1.add", out=tmp_path / "run"))
+    from explorer.core.run.store import load_run
+
+    run = load_run(tmp_path / "run")
+    assert run.counts()["failed"] == 8 and run.status(0)[0] == "not-finite"
+
+
+def test_activations_beyond_float16_are_kept_in_float32(photo_folder, tmp_path):
+    """Issue 17 item 7: values past 65504 are stored exactly (the array widens), not clipped."""
+    import torch
+
+    from explorer.core.run.store import load_run
+
+    model = load_model("resnet18", "random", image_size=64)
+    with torch.no_grad():
+        model.module.conv1.weight.mul_(1e5)  # huge activations from the first layer on
+    dataset = open_dataset(photo_folder)
+    run = run_to_end(embed_dataset(dataset, model, "conv1", out=tmp_path / "run", batch_size=3)).run
+    run = load_run(run.path)
+    assert run.features.dtype == np.float32 and run.channel_max.dtype == np.float32
+    assert run.channel_argmax.dtype == np.int32
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    ref = create_feature_extractor(model.module.eval(), return_nodes=["conv1"])
+    pre = model.preprocess
+    x = torch.stack([pre(dataset.load(i, draft_size=pre.resize)[0]) for i in range(len(dataset))])
+    with torch.no_grad():
+        want = ref(x)["conv1"].flatten(2).amax(2).numpy()
+    assert np.abs(want).max() > 65504  # float16 would have clipped these
+    np.testing.assert_allclose(np.asarray(run.channel_max), want, rtol=1e-3)
+    manifest = json.loads((run.path / "manifest.json").read_text())
+    assert {e["file"]: e["dtype"] for e in manifest["arrays"]}["features.npy"] == "float32"
+    assert run_to_end(embed_dataset(dataset, model, "conv1", out=tmp_path / "run")).reused  # still resumable

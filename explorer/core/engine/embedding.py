@@ -330,8 +330,8 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
         amp = torch.autocast("cuda", dtype=amp_dtype) if device.type == "cuda" else nullcontext()
         with torch.inference_mode(), amp:
             outs = extractor(xb)
-            return {(name, at): REGISTRY[name].prepare(REGISTRY[name].fill(
-                outs[at if at is not None else LOGITS].float())) for name, at in entries}
+            return {(name, at): REGISTRY[name].values(outs[at if at is not None else LOGITS].float())
+                    for name, at in entries}
 
     amp_dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
     adaptive = AdaptiveForward(forward, dev, batch_size)
@@ -351,7 +351,13 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
             good = np.array([k for k in range(len(idx)) if not reasons[k]], dtype=np.int64)
             if len(good):
                 parts = adaptive(x[good] if len(bad) else x)
-                run.write_rows(idx[good], {k: np.concatenate([p[k] for p in parts]) for k in entries})
+                values = {k: np.concatenate([p[k] for p in parts]) for k in entries}
+                finite = _finite_rows(values)
+                rows_good = idx[good]
+                run.mark_failed_many([(int(i), "not-finite", f"{dataset.full_path(int(i))}: the network's output "
+                                       "is not finite (NaN or infinity) for this image") for i in rows_good[~finite]])
+                if finite.any():
+                    run.write_rows(rows_good[finite], {k: v[finite] for k, v in values.items()})
             computed += len(idx)
             done += len(idx)
             rate = computed / max(time.perf_counter() - t0, 1e-9)
@@ -368,6 +374,16 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
     return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev))
 
 
+def _finite_rows(values: dict) -> np.ndarray:
+    """(B,) bool: rows whose every float value is finite (NaN weights make NaN features)."""
+    ok = None
+    for v in values.values():
+        if v.dtype.kind == "f":
+            row_ok = np.isfinite(v.reshape(len(v), -1)).all(axis=1)
+            ok = row_ok if ok is None else ok & row_ok
+    return ok if ok is not None else np.ones(len(next(iter(values.values()))), bool)
+
+
 def _logits_shape(graph: ModelGraph) -> tuple[int, ...]:
     """Per image: the shape of the model's output, from a one-image pass of the logits extractor."""
     probe = graph.extractor([], logits=True, fold_bn=False)
@@ -380,6 +396,11 @@ def _check_something_embedded(run: Run) -> None:
     """A folder where not one image could be read is an error, not an empty map."""
     counts = run.counts()
     if counts["embedded"] == 0 and counts["pending"] == 0:
+        summary = run.failure_summary()
+        if set(summary) == {"not-finite"}:
+            raise ExplorerError(f"The network's output is NaN or infinite for all {counts['items']:,} images: "
+                                f"the weights ({run.weights}) probably contain NaN or infinite values. Nothing was "
+                                "embedded; check the weights file.")
         kinds = ", ".join(f"{n} {kind}" for kind, n in run.failure_summary().items())
         first = next(iter(run.failures.values()), ("", ""))[1]
         raise DatasetError(f"None of the {counts['items']:,} files in {run.dataset_root} could be "

@@ -36,12 +36,19 @@ class ArraySpec:
             return f"{self.name}.npy"
         return f"{self.name}.L{layer_index}.npy"
 
-    def prepare(self, values) -> np.ndarray:
-        """A batch's values as stored: float16 is clipped to its range (never inf)."""
+    def prepare(self, values, dtype=None) -> np.ndarray:
+        """A batch's values as stored in `dtype` (default: the declared one); float16 is clipped to its
+        range (the store widens an array to float32 before any value would be clipped)."""
+        dtype = np.dtype(dtype or self.dtype)
         a = values.cpu().numpy() if hasattr(values, "cpu") else np.asarray(values)
-        if np.dtype(self.dtype) == np.float16:
+        if dtype == np.float16:
             a = np.clip(a, -FP16_MAX, FP16_MAX)
-        return a.astype(self.dtype, copy=False)
+        return a.astype(dtype, copy=False)
+
+    def values(self, outputs) -> np.ndarray:
+        """(B, *row_shape) numpy values of a batch, full precision (float32 or integers)."""
+        out = self.fill(outputs)
+        return out.cpu().numpy() if hasattr(out, "cpu") else np.asarray(out)
 
 
 REGISTRY: dict[str, ArraySpec] = {}

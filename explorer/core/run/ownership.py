@@ -19,7 +19,7 @@ BOOKKEEPING = ("manifest.json", "items.csv", "failures.jsonl", "state.npy", "sig
 _PROJECTION = re.compile(r"^projection-[a-z]+\.(npy|csv|json)$")
 # temporary files and folders a killed run can leave behind in a folder we own
 _LEFTOVER = re.compile(r"^(manifest\.json|items\.csv|\.explorer-run)\..+\.tmp$|^projection-[a-z]+\.npy\.tmp$"
-                       r"|^\.updating-[0-9a-f]+$")
+                       r"|^\.updating-[0-9a-f]+$|^[a-z0-9_]+(\.L\d+)?\.npy\.widen\.tmp$")
 
 
 def recorded_files(manifest: dict) -> set[str]:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunFolderError
-from .arrays import REGISTRY
+from .arrays import FP16_MAX, REGISTRY
 from .migrate import SCHEMA_VERSION, upgrade
 from .ownership import owned_files, recorded_files, remove_leftovers, remove_owned, remove_projections, write_marker
 
@@ -240,13 +240,33 @@ class Run:
         missing = [k for k in self._arrays if k not in given]
         if missing:
             raise ValueError(f"write_rows needs every array of the run; missing {missing}")
-        for key, array in self._arrays.items():
+        for key in list(self._arrays):
+            if self._arrays[key].dtype == np.float16 and _beyond_float16(given[key]):
+                self._widen(key)  # activations past 65504 would be clipped: keep this array in float32
+            array = self._arrays[key]
             spec = REGISTRY.get(key[0])
-            array[indices] = spec.prepare(given[key]) if spec is not None else given[key]
+            array[indices] = spec.prepare(given[key], array.dtype) if spec is not None else given[key]
         for array in self._arrays.values():
             array.flush()
         self.state[indices] = DONE
         self.state.flush()
+
+    def _widen(self, key: tuple[str, str | None]) -> None:
+        """Rewrite a float16 array as float32 (rows kept), atomically; the manifest says so."""
+        entry = next(e for e in self.manifest["arrays"] if (e["name"], e["layer"]) == key)
+        path = self.path / entry["file"]
+        tmp = path.with_name(path.name + ".widen.tmp")
+        old = self._arrays.pop(key)
+        wide = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=old.shape)
+        for start in range(0, len(old), 8192):
+            wide[start:start + 8192] = old[start:start + 8192]
+        wide.flush()
+        del wide, old
+        os.replace(tmp, path)
+        entry["dtype"] = "float32"
+        self.manifest.setdefault("widened", []).append(entry["file"])
+        self._arrays[key] = _open_array(path, "r+")
+        write_atomic(self.path / "manifest.json", json.dumps(self.manifest, indent=2))
 
     def _key(self, name: str) -> tuple[str, str | None]:
         return (name, None) if (name, None) in self._arrays else (name, self.layer)
@@ -316,6 +336,11 @@ class Run:
             status = self.failures.get(int(i), ("failed", ""))[0]
             out[status] = out.get(status, 0) + 1
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _beyond_float16(values) -> bool:
+    a = np.asarray(values)
+    return a.dtype.kind == "f" and a.size > 0 and bool((np.abs(a[np.isfinite(a)]) > FP16_MAX).any())
 
 
 def _open_array(path: Path, mode: str) -> np.memmap:
