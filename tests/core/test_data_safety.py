@@ -163,3 +163,27 @@ def test_activations_beyond_float16_are_kept_in_float32(photo_folder, tmp_path):
     manifest = json.loads((run.path / "manifest.json").read_text())
     assert {e["file"]: e["dtype"] for e in manifest["arrays"]}["features.npy"] == "float32"
     assert run_to_end(embed_dataset(dataset, model, "conv1", out=tmp_path / "run")).reused  # still resumable
+
+
+def test_a_full_disk_is_a_message_naming_the_folder_and_the_space(photo_folder, tmp_path, monkeypatch):
+    """Issue 17 item 13: space is checked and reserved before the memory maps are written."""
+    import errno
+    import os
+    import shutil as sh
+
+    from explorer.core.run import store
+
+    real = sh.disk_usage
+    monkeypatch.setattr(store.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    with pytest.raises(RunFolderError, match=r"Not enough space in .*run: the run needs [\d.,]+ MB and 0.0 MB"):
+        embed(photo_folder, tmp_path / "run")
+    monkeypatch.setattr(store.shutil, "disk_usage", real)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(RunFolderError, match=r"Not enough space in .*run2 for features\.npy"):
+        embed(photo_folder, tmp_path / "run2")
+    monkeypatch.undo()
+    assert embed(photo_folder, tmp_path / "run2").run.complete  # the next try, with space, just works

@@ -262,6 +262,7 @@ class Run:
             wide[start:start + 8192] = old[start:start + 8192]
         wide.flush()
         del wide, old
+        _reserve(tmp)
         os.replace(tmp, path)
         entry["dtype"] = "float32"
         self.manifest.setdefault("widened", []).append(entry["file"])
@@ -421,12 +422,15 @@ def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarr
     if clash:
         raise RunFolderError(f"{path / clash[0]} exists and was not written by this app: it is left alone. "
                              "Choose an empty or new folder for the run.")
-    write_marker(path, owned | planned)
     n = len(rows)
+    _check_space(path, manifest["arrays"], n)
+    write_marker(path, owned | planned)
     for entry in manifest["arrays"]:
         np.lib.format.open_memmap(path / entry["file"], mode="w+", dtype=np.dtype(entry["dtype"]),
                                   shape=(n, *entry["row_shape"])).flush()
+        _reserve(path / entry["file"])
     np.lib.format.open_memmap(path / "state.npy", mode="w+", dtype=np.uint8, shape=(n,)).flush()
+    _reserve(path / "state.npy")
     if signatures is not None:
         np.save(path / "signatures.npy", np.asarray(signatures, np.int64).reshape(n, 2))
     else:
@@ -437,6 +441,32 @@ def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarr
     run = Run(path, manifest, rows, "r+")
     run.save()
     return run
+
+
+def _check_space(path: Path, arrays: list[dict], n: int) -> None:
+    """Fail with a message before writing, not with a bus error from a memory map on a full disk."""
+    need = n * (1 + sum(int(np.prod(e["row_shape"])) * np.dtype(e["dtype"]).itemsize for e in arrays)) + (1 << 20)
+    free = shutil.disk_usage(path).free
+    if need > free:
+        raise RunFolderError(f"Not enough space in {path}: the run needs {need / 1e6:,.1f} MB and "
+                             f"{free / 1e6:,.1f} MB are free. Free some space or choose another --out.")
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the file's blocks now: a memory map over a sparse file dies (SIGBUS) when the disk fills."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.ENOSPC:
+                raise RunFolderError(f"Not enough space in {path.parent} for {path.name} "
+                                     f"({os.fstat(f.fileno()).st_size / 1e6:,.1f} MB). Free some space or "
+                                     "choose another --out.") from None
+            # EOPNOTSUPP, EINVAL: a file system without preallocation; writing still works
 
 
 def _ours(path: Path) -> tuple[dict | None, set[str] | None]:
