@@ -170,7 +170,9 @@ def test_importing_the_core_leaves_pillow_limits_alone(tmp_path):
 def test_items_csv_round_trips_every_control_character(tmp_path):
     """A file name with \\r (or any control character) must not split items.csv."""
     names = [f"cls/a{chr(c)}b.png" for c in range(1, 32)] + ["cls/a\x7fb.png", 'cls/"quoted", name.png',
-                                                              "cls/=SUM(A1).png", "cls/\r\n.png"]
+                                                              "cls/=SUM(A1).png", "cls/\r\n.png",
+                                                              "cls/bad" + b"\xff".decode("utf-8", "surrogateescape")
+                                                              + ".png"]  # a name that is not UTF-8
     layer = {"name": "x", "shape": [2]}
     manifest = {"dataset": {"root": str(tmp_path / "none"), "classes": ["c\rd"]}, "model": "m", "weights": "w",
                 "layers": [layer], "arrays": plan([layer]), "input_size": 8, "key": "k"}

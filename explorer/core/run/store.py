@@ -44,13 +44,13 @@ def _read_umask() -> int:
 UMASK = _read_umask()
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, *, errors: str = "strict") -> None:
     """Write to a temporary file in the same folder and rename it over `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; our files are as readable as any other
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -322,7 +322,7 @@ class Run:
         for row in self.rows:
             status, reason = self.status(row.index)
             lines.append([row.index, row.path, "" if row.label is None else row.label, status, reason])
-        write_atomic(self.path / "items.csv", _csv_text(lines))
+        write_atomic(self.path / "items.csv", _csv_text(lines), errors="surrogateescape")
         if complete is not None:
             self.manifest["complete"] = complete
         self.manifest["counts"] = self.counts()
@@ -385,7 +385,8 @@ def _read_failures(path: Path) -> dict[int, tuple[str, str]]:
 
 
 def _read_rows(path: Path) -> list[Row]:
-    with open(path / "items.csv", newline="", encoding="utf-8") as f:
+    # surrogateescape: a file name that is not valid UTF-8 is kept byte for byte
+    with open(path / "items.csv", newline="", encoding="utf-8", errors="surrogateescape") as f:
         reader = csv.DictReader(f)
         return [Row(int(r["index"]), r["path"], r["label"] or None) for r in reader]
 
