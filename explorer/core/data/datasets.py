@@ -2,7 +2,11 @@
 
 A dataset is a stable, sorted list of items plus a way to load each one as RGB.
 Listing is a generator of Steps so a million-file folder shows progress and can
-be cancelled; a symlink loop is visited once, never followed forever.
+be cancelled; a symlink loop is visited once, never followed forever. What was
+not listed (a folder that cannot be read, an image format we do not read) is kept
+in `Dataset.skipped` with the reason, so nothing vanishes without a word. File
+names need not be valid UTF-8: they are str with surrogate escapes (as os gives
+them), and the fingerprint hashes their exact bytes.
 """
 
 from __future__ import annotations
@@ -10,20 +14,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
-from .decode import load_rgb
+from .decode import IMAGE_EXTENSIONS, UNSUPPORTED_EXTENSIONS, load_rgb
 from .sources import DEMO_PREFIX
 from ..errors import DatasetError
 from ..progress import Step, Work, run_to_end
 
-IMAGE_EXTENSIONS = frozenset(
-    ".jpg .jpeg .jpe .jfif .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .ico .tga".split()
-)
+__all__ = ["IMAGE_EXTENSIONS", "UNSUPPORTED_EXTENSIONS", "Dataset", "Item", "Skipped", "describe", "open_dataset",
+           "printable", "scan_dataset"]
+
+UNREADABLE_FOLDER = "unreadable-folder"  # Skipped.kind: a folder whose entries cannot be listed
+UNSUPPORTED = "unsupported"  # Skipped.kind: an image-like file in a format we do not read
 
 
 @dataclass(frozen=True)
@@ -34,12 +42,25 @@ class Item:
     mtime_ns: int
 
 
-class Dataset:
-    """A list of items with labels; `load(i)` returns (RGB image, original size)."""
+class Skipped(NamedTuple):
+    """Something in the folder that was not listed, and why."""
 
-    def __init__(self, root: str, items: list[Item]):
+    path: str  # relative to the dataset root, '/'-separated
+    kind: str  # UNREADABLE_FOLDER or UNSUPPORTED
+    reason: str  # e.g. "permission denied", "SVG is a vector format: export it as PNG"
+
+
+class Dataset:
+    """A list of items with labels; `load(i)` returns (RGB image, original size).
+
+    skipped: what the listing met but did not list, sorted by path (not part of the fingerprint:
+    it changes no row's numbers).
+    """
+
+    def __init__(self, root: str, items: list[Item], skipped: list[Skipped] | None = None):
         self.root = root
         self.items = items
+        self.skipped: list[Skipped] = list(skipped or [])
         self.classes = sorted({it.label for it in items if it.label is not None})
 
     def __len__(self) -> int:
@@ -56,11 +77,32 @@ class Dataset:
         return load_rgb(self.full_path(i), draft_size=draft_size)
 
     def fingerprint(self) -> str:
-        """Changes whenever a file is added, removed, renamed or modified."""
-        h = hashlib.sha256(self.root.encode())
+        """Changes whenever a file is added, removed, renamed or modified.
+
+        Names are hashed as their exact bytes (UTF-8, undecodable bytes restored from their surrogate
+        escapes), so UTF-8 names give the keys they always gave and no two names share one.
+        """
+        h = hashlib.sha256(_exact_bytes(self.root))
+        update = h.update
         for it in self.items:
-            h.update(f"{it.path}\0{it.label}\0{it.size}\0{it.mtime_ns}\n".encode())
+            line = f"{it.path}\0{it.label}\0{it.size}\0{it.mtime_ns}\n"
+            try:
+                update(line.encode("utf-8", "surrogateescape"))
+            except UnicodeEncodeError:
+                update(_exact_bytes(line))
         return h.hexdigest()
+
+
+def _exact_bytes(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (possible on Windows)
+        return text.encode("utf-8", "surrogatepass")
+
+
+def printable(name: str) -> str:
+    """A name as it can be printed anywhere: undecodable bytes shown as \\xff."""
+    return _exact_bytes(name).decode("utf-8", "backslashreplace")
 
 
 class DigitsDataset(Dataset):
@@ -112,31 +154,35 @@ def scan_dataset(spec: str | os.PathLike) -> Work[Dataset]:
         raise DatasetError(f"Not a folder: {root} (choose a folder of images, class sub-folders as labels)")
     root = root.resolve()
     items: list[Item] = []
-    for step in _walk(root, items):
+    skipped: list[Skipped] = []
+    for step in _walk(root, items, skipped):
         yield step
+    skipped.sort(key=lambda s: s.path)
+    if skipped and skipped[0].path == "":
+        raise DatasetError(f"Cannot read {printable(str(root))}: {skipped[0].reason}")
     if not items:
-        raise DatasetError(f"No images found in {root} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise DatasetError(f"No images found in {printable(str(root))} (looked for "
+                           f"{', '.join(sorted(IMAGE_EXTENSIONS))})" + _not_listed(skipped))
     items.sort(key=lambda it: it.path)
-    return Dataset(str(root), items)
+    return Dataset(str(root), items, skipped)
 
 
-def _walk(root: Path, items: list[Item]) -> Work[None]:
+def _walk(root: Path, items: list[Item], skipped: list[Skipped]) -> Work[None]:
     """Depth-first listing; labels are the first-level sub-folder names."""
     seen_dirs: set[tuple[int, int]] = set()
     stack = [(root, "")]
     visited = 0
+    image_exts, unsupported = IMAGE_EXTENSIONS, UNSUPPORTED_EXTENSIONS
     while stack:
         folder, rel = stack.pop()
         try:
             st = folder.stat()
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) in seen_dirs:
-            continue  # symlink loop or a folder linked twice
-        seen_dirs.add((st.st_dev, st.st_ino))
-        try:
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                continue  # symlink loop or a folder linked twice
+            seen_dirs.add((st.st_dev, st.st_ino))
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:
+            skipped.append(Skipped(rel, UNREADABLE_FOLDER, _why(exc)))
             continue
         for entry in entries:
             name = entry.name
@@ -150,7 +196,10 @@ def _walk(root: Path, items: list[Item]) -> Work[None]:
             if is_dir:
                 stack.append((Path(entry.path), rel_path))
                 continue
-            if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+            ext = os.path.splitext(name)[1].lower()
+            if ext not in image_exts:
+                if ext in unsupported:
+                    skipped.append(Skipped(rel_path, UNSUPPORTED, unsupported[ext]))
                 continue
             try:
                 est = entry.stat()
@@ -165,11 +214,45 @@ def _walk(root: Path, items: list[Item]) -> Work[None]:
     yield Step(visited, visited, f"listed {visited:,} images")
 
 
+def _why(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
 def describe(dataset: Dataset) -> str:
+    """One line: "N images, K classes ({...})", then what was not listed, if anything."""
     counts = {c: 0 for c in dataset.classes}
     for label in dataset.labels:
         if label is not None:
             counts[label] += 1
     head = f"{len(dataset):,} images"
     return head + (f", {len(counts)} classes" if counts else ", no labels") + (
-        f" ({json.dumps(counts)})" if 0 < len(counts) <= 12 else "")
+        f" ({json.dumps(counts)})" if 0 < len(counts) <= 12 else "") + _not_listed(dataset.skipped)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _not_listed(skipped: list[Skipped], *, show: int = 3) -> str:
+    """'; not listed: 1 unreadable folder (cats: permission denied), 2 unsupported files (1 .psd, 1 .svg)'."""
+    if not skipped:
+        return ""
+    parts = []
+    folders = [s for s in skipped if s.kind == UNREADABLE_FOLDER]
+    if folders:
+        names = ", ".join(f"{printable(s.path) or '.'}: {s.reason}" for s in folders[:show])
+        more = f", and {len(folders) - show:,} more" if len(folders) > show else ""
+        parts.append(f"{_plural(len(folders), 'unreadable folder')} ({names}{more})")
+    files = [s for s in skipped if s.kind == UNSUPPORTED]
+    if files:
+        exts = Counter(os.path.splitext(s.path)[1].lower() for s in files)
+        fixes = {os.path.splitext(s.path)[1].lower(): s.reason for s in files}
+        shown = []
+        for ext, n in sorted(exts.items(), key=lambda kv: (-kv[1], kv[0])):
+            fix = fixes[ext]
+            # a missing decoder is one install away: say which; other formats are listed by extension
+            shown.append(f"{n:,} {printable(ext)}" + (f": {fix.split(': ', 1)[-1]}" if "pip install" in fix else ""))
+        parts.append(f"{_plural(len(files), 'unsupported file')} ({', '.join(shown)})")
+    return "; not listed: " + ", ".join(parts)

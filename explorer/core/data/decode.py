@@ -3,10 +3,18 @@
 Orientation comes from EXIF; 16-bit data is rescaled, not clipped to white;
 transparency is composited on a fixed background so the network never sees
 arbitrary colours hidden under alpha.
+
+Which files are images: IMAGE_EXTENSIONS are decoded; UNSUPPORTED_EXTENSIONS are image-like
+formats we do not read, each with what the user can do about it. HEIC/HEIF (phone photos) are
+read through the pillow-heif plugin and AVIF through Pillow's own decoder, each only when present
+here; otherwise they are unsupported, with the fix. pillow-heif's opener is registered with
+Pillow when our decoder first runs, never at import, so importing explorer leaves Pillow's
+registry as it was.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 import warnings
@@ -15,6 +23,87 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DecodeError
+
+BASE_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .jfif .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .ico .tga".split()
+)
+HEIF_EXTENSIONS = frozenset((".heic", ".heif", ".hif"))  # .hif: Canon's HEIF
+AVIF_EXTENSIONS = frozenset((".avif",))
+_RAW = "camera RAW file: develop it and export as JPEG or PNG"
+_NOT_READ = {
+    **dict.fromkeys((".svg", ".svgz"), "SVG is a vector format: export it as PNG"),
+    ".ai": "Illustrator file (a vector format): export it as PNG",
+    ".eps": "EPS is a vector format: export it as PNG",
+    **dict.fromkeys((".psd", ".psb"), "Photoshop document: flatten it and export as PNG or TIFF"),
+    ".xcf": "GIMP document: flatten it and export as PNG",
+    ".kra": "Krita document: flatten it and export as PNG",
+    ".jxl": "JPEG XL is not read: export it as PNG or JPEG",
+    ".exr": "OpenEXR (HDR) is not read: export a tone-mapped PNG or TIFF",
+    ".hdr": "Radiance HDR is not read: export a tone-mapped PNG or TIFF",
+    **dict.fromkeys(".raw .dng .cr2 .cr3 .crw .nef .nrw .arw .srf .sr2 .orf .rw2 .raf .pef .srw .x3f .3fr "
+                    ".erf .kdc .mrw .mos .iiq .rwl".split(), _RAW),
+}
+HEIF_MISSING = "HEIC/HEIF needs the pillow-heif package: pip install pillow-heif"
+AVIF_MISSING = "AVIF needs a Pillow built with AVIF (11.3 or later): pip install -U pillow"
+
+
+def heif_available() -> bool:
+    """pillow-heif is installed (found without importing it)."""
+    try:
+        return importlib.util.find_spec("pillow_heif") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def avif_available() -> bool:
+    """This Pillow decodes AVIF itself."""
+    from PIL import features
+
+    try:
+        return bool(features.check_module("avif"))
+    except (ValueError, ImportError):  # a Pillow that does not know AVIF at all
+        return False
+
+
+def _tables() -> tuple[frozenset[str], dict[str, str]]:
+    readable, unsupported = set(BASE_EXTENSIONS), dict(_NOT_READ)
+    for exts, present, missing in ((HEIF_EXTENSIONS, heif_available(), HEIF_MISSING),
+                                   (AVIF_EXTENSIONS, avif_available(), AVIF_MISSING)):
+        if present:
+            readable |= exts
+        else:
+            unsupported.update(dict.fromkeys(exts, missing))
+    return frozenset(readable), unsupported
+
+
+# lower-case extensions with the dot: what is listed and decoded, and image-like files we do not
+# read -> why (listed in Dataset.skipped). Any other file (.txt, .csv, ...) is not an image.
+IMAGE_EXTENSIONS, UNSUPPORTED_EXTENSIONS = _tables()
+
+_PLUGINS = threading.Lock()
+_plugins_registered = False
+
+
+def _register_plugins() -> None:
+    """Register pillow-heif's opener with Pillow, once, when the decoder first runs."""
+    global _plugins_registered
+    if _plugins_registered:
+        return
+    with _PLUGINS:
+        if _plugins_registered:
+            return
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError:
+            pass
+        else:
+            try:
+                register_heif_opener()
+            except Exception as exc:  # a broken libheif must not stop JPEGs from decoding
+                warnings.warn(f"pillow-heif could not be registered; HEIC files will not be read ({exc})",
+                              RuntimeWarning, stacklevel=3)
+        _plugins_registered = True
+
 
 BACKGROUND = (255, 255, 255)  # behind transparent pixels
 MAX_PIXELS = 100_000_000  # beyond this a header is treated as a decompression bomb
@@ -28,6 +117,7 @@ _PILLOW_LIMITS = threading.Lock()
 
 def _open(path: str) -> Image.Image:
     """Image.open without Pillow's pixel limit (ours applies), leaving the process-wide setting as it was."""
+    _register_plugins()
     with _PILLOW_LIMITS:
         before = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
@@ -64,11 +154,22 @@ def load_rgb(path: str | os.PathLike, *, draft_size: int | None = None) -> tuple
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecodeError("too-large", f"{path}: not decoded: {exc}") from None
     except UnidentifiedImageError:
-        raise DecodeError("unreadable", f"{path}: not an image Pillow can read") from None
+        missing = _missing_decoder(path)
+        raise DecodeError("unreadable", f"{path}: " + (missing or "not an image Pillow can read")) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         text = str(exc)
         kind = "truncated" if "truncated" in text.lower() or isinstance(exc, EOFError) else "unreadable"
         raise DecodeError(kind, f"{path}: {'truncated image' if kind == 'truncated' else 'cannot decode'} ({text})") from None
+
+
+def _missing_decoder(path: str) -> str | None:
+    """Why a HEIC/AVIF file could not be read when its decoder is not installed here."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in HEIF_EXTENSIONS and not heif_available():
+        return HEIF_MISSING
+    if ext in AVIF_EXTENSIONS and not avif_available():
+        return AVIF_MISSING
+    return None
 
 
 def _check_size(im: Image.Image, w: int, h: int) -> None:
