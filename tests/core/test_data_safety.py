@@ -187,3 +187,47 @@ def test_a_full_disk_is_a_message_naming_the_folder_and_the_space(photo_folder, 
         embed(photo_folder, tmp_path / "run2")
     monkeypatch.undo()
     assert embed(photo_folder, tmp_path / "run2").run.complete  # the next try, with space, just works
+
+
+@pytest.mark.parametrize("edit", ["sorted items.csv", "shuffled paths", "changed features"])
+def test_an_edited_run_is_detected_reported_and_rebuilt(photo_folder, tmp_path, edit, capsys):
+    """Issue 17 item 6: editing a finished run is never served as if it were fine."""
+    import csv
+    import io
+
+    from explorer.cli.main import main
+    from explorer.core.run.store import load_run
+
+    out = tmp_path / "run"
+    first = embed(photo_folder, out)
+    reference = np.asarray(first.run.features).copy()
+    paths = [r.path for r in first.run.rows]
+    del first
+    if edit == "changed features":
+        features = np.load(out / "features.npy", mmap_mode="r+")
+        features[2, 5] += 1
+        features.flush()
+        del features
+        target = "features.npy"
+    else:
+        rows = list(csv.reader(io.StringIO((out / "items.csv").read_text())))
+        header, body = rows[0], rows[1:]
+        if edit == "sorted items.csv":
+            body.sort(key=lambda r: r[1], reverse=True)  # a spreadsheet sort, index column kept
+        else:
+            names = [r[1] for r in body]
+            for r, name in zip(body, names[1:] + names[:1]):
+                r[1] = name
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n").writerows([header] + body)
+        (out / "items.csv").write_text(buf.getvalue())
+        target = "items.csv"
+    with pytest.raises(RunFolderError, match=f"{target} changed after the run was written.*explorer embed"):
+        load_run(out)
+    capsys.readouterr()
+    assert main(["neighbours", str(out), "0"]) == 2
+    assert f"{target} changed" in capsys.readouterr().err
+    again = embed(photo_folder, out)
+    assert again.computed == 8 and target in again.note
+    np.testing.assert_array_equal(np.asarray(again.run.features), reference)
+    assert [r.path for r in again.run.rows] == paths

@@ -40,6 +40,7 @@ class EmbedResult:
     reused: bool  # the run was already complete: nothing computed
     seconds: float
     device: str
+    note: str = ""  # e.g. why the run folder was rebuilt (damaged or edited since it was written)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -300,6 +301,9 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
                   cached: bool, overwrite: bool, dev, batch_size: int, workers, start: float) -> Work[EmbedResult]:
     """embed_dataset once it holds the run's lock."""
     run, resumed = open_run(path, key, manifest, rows, overwrite=overwrite, signatures=signatures)
+    note = f"rebuilt: {run.rebuilt_because}" if run.rebuilt_because else ""
+    if note:
+        yield Step(0, len(run), note)
     if cached and not resumed and run.counts()["pending"] == len(run):
         donor = cache_donor(manifest["family"], dataset.root, exclude=path)  # the files changed since
         if donor is not None:
@@ -371,7 +375,7 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
         if cached:
             remember_cached(run)
     _check_something_embedded(run)
-    return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev))
+    return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev), note)
 
 
 def _finite_rows(values: dict) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import RunFolderError
 from .arrays import FP16_MAX, REGISTRY
+from . import checksums
 from .migrate import SCHEMA_VERSION, upgrade
 from .ownership import owned_files, recorded_files, remove_leftovers, remove_owned, remove_projections, write_marker
 
@@ -75,6 +76,7 @@ class Run:
         self.path = Path(path)
         self.manifest = manifest
         self.rows = rows
+        self.rebuilt_because: str | None = None  # set by open_run when a damaged or edited run was rebuilt
         n = len(rows)
         self._arrays: dict[tuple[str, str | None], np.ndarray] = {}
         for entry in manifest["arrays"]:
@@ -329,7 +331,17 @@ class Run:
         self.manifest["updated"] = _now()
         if self.manifest.get("complete") and "finished" not in self.manifest:
             self.manifest["finished"] = _now()
+        if self.manifest.get("complete"):  # from now on the numbers are read, never written
+            for array in self._arrays.values():
+                if hasattr(array, "flush"):
+                    array.flush()
+            self.manifest["checksums"] = checksums.record(self.path, self.checked_files())
+        else:
+            self.manifest.pop("checksums", None)
         write_atomic(self.path / "manifest.json", json.dumps(self.manifest, indent=2))
+
+    def checked_files(self) -> list[str]:
+        return ["items.csv", "state.npy", *(e["file"] for e in self.manifest["arrays"])]
 
     def failure_summary(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -402,11 +414,17 @@ def load_run(path: str | os.PathLike, *, writable: bool = False) -> Run:
         if not isinstance(manifest, dict):
             raise ValueError("manifest.json is not an object")
         manifest = upgrade(manifest, str(path))
-        return Run(path, manifest, _read_rows(path), "r+" if writable else "r")
+        run = Run(path, manifest, _read_rows(path), "r+" if writable else "r")
     except RunFolderError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunFolderError(f"{path}: the run folder is damaged ({exc}); embed again with --overwrite.") from None
+    edited = checksums.changed(path, manifest.get("checksums") or {}) if manifest.get("complete") else []
+    if edited:
+        raise RunFolderError(f"{path}: {', '.join(edited)} changed after the run was written (edited, sorted or "
+                             "replaced), so its rows can no longer be trusted. Run the same 'explorer embed' "
+                             "again: the run is rebuilt.")
+    return run
 
 
 def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarray | None = None) -> Run:
@@ -498,10 +516,11 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
     run wrote are removed; a folder that is not a run folder is never touched.
     """
     path = Path(path).expanduser()
+    rebuilt_because = None
     if path.exists() and not path.is_dir():
         raise RunFolderError(f"{path} is a file, not a run folder.")
     if path.exists() and any(path.iterdir()):
-        old_manifest, owned = _ours(path)
+        _, owned = _ours(path)
         if owned is None:
             names = sorted(p.name for p in path.iterdir())
             raise RunFolderError(f"{path} is not empty and is not a run folder ({', '.join(names[:3])}"
@@ -510,8 +529,8 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
         remove_leftovers(path)
         try:
             run = load_run(path, writable=True)
-        except RunFolderError:
-            run = None  # ours, but damaged: rebuilt below
+        except RunFolderError as exc:
+            run, rebuilt_because = None, str(exc)  # ours, but damaged or edited: rebuilt below
         if run is not None and run.key == key and len(run) == len(rows) and _same_arrays(run, manifest):
             return run, True
         if run is not None and _same_family(run.manifest, manifest) and _same_arrays(run, manifest):
@@ -525,7 +544,9 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
         del run
         remove_owned(path, owned)
     manifest = dict(manifest, key=key)
-    return create_run(path, manifest, rows, signatures), False
+    run = create_run(path, manifest, rows, signatures)
+    run.rebuilt_because = rebuilt_because  # why an own run folder was rebuilt, to tell the user
+    return run, False
 
 
 def _same_family(old: dict, new: dict) -> bool:
