@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..main import Cancelled, drive
-from ..options import embed_options, layers, weights
+from ..options import embed_options, layers, output_folder, weights
 
 
 def add_parser(sub) -> None:
@@ -34,6 +34,8 @@ def embed(dataset_spec: str, args, quiet: bool = False):
     from ...core.pipeline import EmbedRequest, Prepared, open_or_embed
 
     layer = layers(args.layer)
+    if args.out is not None:
+        output_folder(args.out, "--out")  # a read-only place, or one under a file: said before any work
     request = EmbedRequest(dataset_spec, args.model, weights(args.weights), layer, args.image_size,
                            args.out, args.device, args.batch_size, args.workers,
                            getattr(args, "overwrite", False))

@@ -4,38 +4,50 @@ from __future__ import annotations
 
 import sys
 
+from ..options import output_file, output_folder, run_folder
+
 
 def add_parser(sub) -> None:
     sp = sub.add_parser("export", help="write a run as TensorBoard projector TSVs and/or a CSV")
     sp.add_argument("run_dir")
     sp.add_argument("--projector", metavar="DIR", help="write tensors.tsv and metadata.tsv into DIR")
-    sp.add_argument("--csv", metavar="PATH", help="write index, path, label, x, y (latest projection)")
+    sp.add_argument("--csv", metavar="PATH",
+                    help="write index, path, label, x, y (x, y from the newest map of the current rows)")
     sp.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import numpy as np
+def describe(record: dict) -> str:
+    """'the t-SNE map (perplexity 30, seed 0) of <created>' for a kept projection's record."""
+    name = {"pca": "PCA", "tsne": "t-SNE"}.get(record.get("method"), str(record.get("method")))
+    settings = [f"perplexity {record['perplexity']:g}"] if record.get("method") == "tsne" and "perplexity" in record \
+        else []
+    settings.append(f"seed {record.get('seed', 0)}")
+    shown = " shown as PCA" if record.get("shown") == "pca" and record.get("method") != "pca" else ""
+    when = f" of {record['created']}" if record.get("created") else ""
+    return f"the {name} map ({', '.join(settings)}){shown}{when}"
 
+
+def run(args) -> int:
+    from ...core.errors import ExplorerError
     from ...core.run.export import projector_tsv, selection_csv
     from ...core.run.store import load_run
-    from ..main import EXIT_ERROR
 
-    run = load_run(args.run_dir)
+    run = load_run(run_folder(args.run_dir))
     if not (args.projector or args.csv):
-        print("error: give --projector DIR and/or --csv PATH", file=sys.stderr)
-        return EXIT_ERROR
-    if args.projector:
-        tensors, meta = projector_tsv(run, args.projector)
+        raise ExplorerError("give --projector DIR and/or --csv PATH")
+    csv_path = output_file(args.csv, "--csv") if args.csv else None  # both checked before anything is written
+    projector = output_folder(args.projector, "--projector") if args.projector else None
+    if projector is not None:
+        tensors, meta = projector_tsv(run, projector)
         print(f"{tensors} and {meta.name}: load both in the TensorBoard projector")
-    if args.csv:
-        layout = None
-        from ...core.analysis.projection import projection_path
+    if csv_path is not None:
+        from ...core.analysis.projection import current_projection
 
-        for method in ("tsne", "pca"):
-            path = projection_path(run, method)
-            if path.exists():
-                layout = np.load(path)
-                break
-        selection_csv(run, [r.index for r in run.rows], layout, args.csv)
-        print(f"{args.csv}: {len(run):,} rows" + ("" if layout is not None else " (no projection yet: x, y empty)"))
+        found = current_projection(run)  # never a map of other rows (a resumed or updated run)
+        layout = None if found is None else found[0]
+        if found is None:
+            print("warning: no projection of the current rows; run 'explorer project' first (x, y left empty)",
+                  file=sys.stderr)
+        selection_csv(run, [r.index for r in run.rows], layout, csv_path)
+        print(f"{csv_path}: {len(run):,} rows" + ("" if found is None else f", x, y from {describe(found[1])}"))
     return 0

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from ..options import weights
+from ..options import image_size, weights
 
 
 def add_parser(sub) -> None:
     sp = sub.add_parser("layers", help="list a model's layers with shapes and receptive fields")
     sp.add_argument("model")
     sp.add_argument("--weights", default=None)
-    sp.add_argument("--image-size", type=int, default=None)
+    sp.add_argument("--image-size", type=image_size, default=None)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=run)
 

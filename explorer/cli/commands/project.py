@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..main import drive
+from ..options import perplexity, run_folder, seed
 
 
 def add_parser(sub) -> None:
     sp = sub.add_parser("project", help="2-D map of a run's features (PCA or t-SNE)")
     sp.add_argument("run_dir")
     sp.add_argument("--method", choices=("pca", "tsne"), default="pca")
-    sp.add_argument("--perplexity", type=float, default=30.0)
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--perplexity", type=perplexity, default=30.0, help="t-SNE perplexity, a positive number")
+    sp.add_argument("--seed", type=seed, default=0, help="random seed, 0 to 2**32 - 1")
     sp.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ...core.analysis.projection import project_run
+    from ...core.analysis.projection import fit_run
     from ...core.run.store import load_run
 
-    run = load_run(args.run_dir)
-    layout = drive(project_run(run, args.method, perplexity=args.perplexity, seed=args.seed),
-                   args.method, unit="it")
+    run = load_run(run_folder(args.run_dir, writable=True))
+    layout, projection = drive(fit_run(run, args.method, perplexity=args.perplexity, seed=args.seed),
+                               args.method, unit="it")
+    if projection.note_:
+        print(f"note: {projection.note_}", file=sys.stderr)
     n = int((layout[:, 0] == layout[:, 0]).sum())
     print(f"{run.path / f'projection-{args.method}.npy'}: {n:,} points "
           f"(also projection-{args.method}.csv)")

@@ -4,16 +4,21 @@ For a channel c, the images with the largest spatial maximum of c are the top
 images; the unit that fired is stored too (channel_argmax), and its receptive field,
 mapped back through the preprocessing, is the patch in the original image. No
 network is run: a channel's patches for 100k images cost one column read.
+
+The images themselves are read again to crop them; one that was deleted, moved or damaged since
+the embedding does not stop the others: `channel_patches` names it (a `MissingPatch`, with the
+reason), and `crop_patch` raises DecodeError naming the file, so a caller can skip it.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from ..errors import ExplorerError
+from ..errors import DecodeError, ExplorerError
 from ..run.images import load_item
 from ..run.store import Run
 
@@ -28,7 +33,43 @@ class Patch:
     box: tuple[int, int, int, int]  # [left, top, right, bottom) in the original image's pixels
 
     def to_json(self) -> dict:
-        return {"index": self.index, "path": self.path, "activation": self.activation, "box": list(self.box)}
+        return {"index": self.index, "path": self.path, "activation": _finite(self.activation), "box": list(self.box)}
+
+
+@dataclass(frozen=True)
+class MissingPatch:
+    """A top image whose file cannot be read now (deleted, moved, damaged): ranked, but no patch."""
+
+    index: int
+    path: str
+    label: str | None
+    activation: float
+    reason: str  # names the file: "/data/birds/robin/3.jpg: file not found (...)"
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "path": self.path, "activation": _finite(self.activation), "box": None,
+                "missing": self.reason}
+
+
+@dataclass(frozen=True)
+class ChannelPatches:
+    """A channel's top images, best first: a Patch for each image that can be read, else a MissingPatch."""
+
+    channel: int
+    ranked: list  # list[Patch | MissingPatch]
+
+    @property
+    def patches(self) -> list[Patch]:
+        return [p for p in self.ranked if isinstance(p, Patch)]
+
+    @property
+    def missing(self) -> list[MissingPatch]:
+        return [p for p in self.ranked if isinstance(p, MissingPatch)]
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a non-finite activation is null."""
+    return float(value) if np.isfinite(value) else None
 
 
 def _check_channel(run: Run, channel: int) -> None:
@@ -56,8 +97,9 @@ def patch_box(run: Run, index: int, unit: tuple[int, int]) -> tuple[int, int, in
     return run.preprocess.input_to_original(unit_box_in_input(run, unit), original_size(run, index))
 
 
-def top_patches(run: Run, channel: int, k: int = 9) -> list[Patch]:
-    """The k images where `channel` fires most, best first, with the patch that fired.
+def channel_patches(run: Run, channel: int, k: int = 9) -> ChannelPatches:
+    """The k images where `channel` fires most, best first, each with the patch that fired, or, for an
+    image that cannot be read now, a MissingPatch saying why.
 
     Ranked by the channel's spatial maximum, then by its spatial mean (saturated ties).
     """
@@ -66,22 +108,46 @@ def top_patches(run: Run, channel: int, k: int = 9) -> list[Patch]:
     values[~run.done_mask] = -np.inf
     k = min(k, int(run.done_mask.sum()))
     if k <= 0:
-        return []
+        return ChannelPatches(channel, [])
     # ties (saturating activations such as ReLU6) are broken by the channel's mean over the map
     means = np.asarray(run.features[:, channel], np.float32)
     top = np.lexsort((np.arange(len(values)), -means, -values))[:k]
     shape = run.layer_shape()
     width = shape[2] if len(shape) == 3 else 1
+    folder = run.source.kind == "folder"
     out = []
     for i in top:
         i = int(i)
+        row = run.rows[i]
         y, x = divmod(int(run.channel_argmax[i, channel]), width)
-        out.append(Patch(i, run.rows[i].path, run.rows[i].label, float(values[i]), (y, x),
-                         patch_box(run, i, (y, x))))
-    return out
+        full = run.full_path(i) if folder else None
+        if full is not None and not os.path.exists(full):
+            reason = f"{full}: file not found (moved or deleted since it was embedded)"
+            out.append(MissingPatch(i, row.path, row.label, float(values[i]), reason))
+            continue
+        try:
+            box = patch_box(run, i, (y, x))
+        except DecodeError as exc:
+            out.append(MissingPatch(i, row.path, row.label, float(values[i]), exc.reason))
+            continue
+        out.append(Patch(i, row.path, row.label, float(values[i]), (y, x), box))
+    return ChannelPatches(channel, out)
+
+
+def top_patches(run: Run, channel: int, k: int = 9) -> list[Patch]:
+    """The patches of the k images where `channel` fires most, best first.
+
+    An image that cannot be read now is left out (so fewer than k may come back);
+    `channel_patches` names those.
+    """
+    return channel_patches(run, channel, k).patches
 
 
 def crop_patch(run: Run, patch: Patch) -> Image.Image:
+    """The patch cut from its image; DecodeError (its reason names the file) when the image cannot be
+    read now, e.g. deleted or moved since the embedding: skip it and show the others."""
+    if not isinstance(patch, Patch):
+        raise DecodeError("missing", getattr(patch, "reason", f"{patch!r} has no patch"))
     return load_item(run, patch.index).crop(patch.box)
 
 

@@ -8,6 +8,13 @@ t-SNE keeps openTSNE's `TSNEEmbedding`, so new points can be placed into an exis
 
 Per run, every projection is kept (see `store`): t-SNE at perplexity 20 and at 30 are both
 on disk, each with the exact rows it was computed from.
+
+Small or degenerate inputs never give a silent non-map: t-SNE needs MIN_TSNE_POINTS images with
+distinct features, else the map is a PCA and `note_` says so; when early exaggeration collapses
+the whole map to a point (few images, or features without structure), the optimisation starts
+again from the PCA initialisation without it; a t-SNE that still ends collapsed or non-finite
+falls back to PCA, with a note. A run whose images all have the same features has no map at all:
+`project_run` says so.
 """
 
 from __future__ import annotations
@@ -24,6 +31,23 @@ from ..progress import Step, Work, run_to_end
 METHODS = ("pca", "tsne")
 EARLY_ITERATIONS = 250  # early exaggeration phase, as in openTSNE's defaults
 MAIN_ITERATIONS = 500
+MIN_TSNE_POINTS = 5  # distinct feature vectors t-SNE needs; fewer get a PCA map (with a note)
+_COLLAPSED = 1e-3  # early exaggeration shrank the map below this fraction of its initial spread
+
+
+def count_distinct(x: np.ndarray, limit: int) -> int:
+    """How many distinct rows `x` has, counted up to `limit` (stops there: cheap on real data)."""
+    seen: set[bytes] = set()
+    for row in np.ascontiguousarray(x):
+        seen.add(row.tobytes())
+        if len(seen) >= limit:
+            break
+    return len(seen)
+
+
+def _spread(y: np.ndarray) -> float:
+    """The largest distance of a point from the map's centre, per axis (0 for a collapsed map)."""
+    return float(np.abs(y - y.mean(0)).max()) if len(y) else 0.0
 
 
 class PCAProjection:
@@ -32,9 +56,10 @@ class PCAProjection:
     method = "pca"
 
     def __init__(self, *, seed: int = 0):
-        self.seed = int(seed)
-        self.pca_ = None  # sklearn PCA, None when fewer than 2 points or 1 dimension
+        self.seed = _check_seed(seed)
+        self.pca_ = None  # sklearn PCA, None when there are fewer than 2 distinct points
         self.embedding_: np.ndarray | None = None
+        self.note_: str | None = None  # what a viewer should be told about this map, if anything
 
     def params(self) -> dict:
         return {"method": "pca", "seed": self.seed}
@@ -42,16 +67,17 @@ class PCAProjection:
     def fit_steps(self, features: np.ndarray) -> Work["PCAProjection"]:
         yield Step(0, 1, "PCA")
         self.fit(features)
-        yield Step(1, 1, "PCA")
+        yield Step(1, 1, self.note_ or "PCA")
         return self
 
     def fit(self, features: np.ndarray) -> "PCAProjection":
         from sklearn.decomposition import PCA
 
         x = np.asarray(features, dtype=np.float32)
-        if len(x) < 2:
+        if count_distinct(x, 2) < 2:  # one point, or all alike: they all sit at the centre
             self.pca_ = None
             self.embedding_ = np.zeros((len(x), 2), np.float32)
+            self.note_ = None if len(x) < 2 else f"all {len(x)} points have the same features; they all sit at 0, 0"
             return self
         self.pca_ = PCA(n_components=min(2, x.shape[1], len(x)), random_state=self.seed).fit(x)
         self.embedding_ = self.transform(x)
@@ -73,13 +99,14 @@ class TSNEProjection:
         if not np.isfinite(perplexity) or perplexity <= 0:
             raise ExplorerError(f"Perplexity must be a positive number (got {perplexity}).")
         self.perplexity = float(perplexity)
-        self.seed = int(seed)
+        self.seed = _check_seed(seed)
         self.n_jobs = n_jobs
         self.chunk = int(chunk)
         self.reduce_ = None  # PCA to 50-D (None when the input is small already)
-        self.tsne_ = None  # openTSNE.TSNEEmbedding; None for tiny inputs (then `fallback_` is a PCA)
+        self.tsne_ = None  # openTSNE.TSNEEmbedding; None when `fallback_` (a PCA) made the map
         self.fallback_: PCAProjection | None = None
         self.embedding_: np.ndarray | None = None
+        self.note_: str | None = None  # why the map is a PCA, or how the optimisation was changed
 
     def params(self) -> dict:
         return {"method": "tsne", "seed": self.seed, "perplexity": self.perplexity}
@@ -93,10 +120,12 @@ class TSNEProjection:
 
         x = np.asarray(features, dtype=np.float32)
         n = len(x)
-        if n < 4:  # t-SNE needs neighbours; a tiny set gets a PCA map
-            self.fallback_ = PCAProjection(seed=self.seed).fit(x)
-            self.embedding_ = self.fallback_.embedding_
-            return self
+        distinct = count_distinct(x, MIN_TSNE_POINTS)
+        if distinct < MIN_TSNE_POINTS:  # t-SNE needs neighbours; a tiny or degenerate set gets a PCA map
+            have = f"all {n} have the same features" if distinct == 1 and n > 1 else \
+                f"there are {n}" if distinct == n else f"these {n} have {distinct} distinct ones"
+            return (yield from self._fall_back(x, f"t-SNE needs at least {MIN_TSNE_POINTS} images with distinct "
+                                                  f"features ({have}); showing PCA"))
         total = EARLY_ITERATIONS + MAIN_ITERATIONS
         n_jobs = self.n_jobs or os.cpu_count() or 1
         # Perplexity needs at least 3 * perplexity neighbours; small datasets get a smaller one.
@@ -110,21 +139,51 @@ class TSNEProjection:
         aff = affinity.PerplexityBasedNN(x, perplexity=perplexity, n_jobs=n_jobs, random_state=self.seed,
                                          method="exact" if n < 1000 else "auto")
         init = initialization.pca(x, random_state=self.seed)
-        emb = TSNEEmbedding(init, aff, n_jobs=n_jobs, random_state=self.seed,
-                            negative_gradient_method="fft" if n > 10_000 else "bh")
+
+        def start():
+            return TSNEEmbedding(init.copy(), aff, n_jobs=n_jobs, random_state=self.seed,
+                                 negative_gradient_method="fft" if n > 10_000 else "bh")
+
+        emb = start()
+        start_spread = _spread(init)
         done = 0
         for phase_iters, params in ((EARLY_ITERATIONS, {"exaggeration": 12, "momentum": 0.5}),
                                     (MAIN_ITERATIONS, {"exaggeration": 1, "momentum": 0.8})):
             left = phase_iters
+            label = "early exaggeration" if params["exaggeration"] > 1 else "optimising"
             while left > 0:
                 step = min(self.chunk, left)
                 emb.optimize(n_iter=step, inplace=True, **params)
                 left -= step
                 done += step
-                yield Step(done, total, "early exaggeration" if params["exaggeration"] > 1 else "optimising",
-                           partial=np.asarray(emb, dtype=np.float32).copy())
+                frame = np.asarray(emb, dtype=np.float32)
+                if params["exaggeration"] > 1 and not _spread(frame) > _COLLAPSED * start_spread:
+                    # The attraction won everywhere (few images, or features without structure): the
+                    # map shrinks to a point that the optimiser cannot spread again. Start over from
+                    # the PCA initialisation without exaggeration.
+                    self.note_ = "early exaggeration collapsed the map; optimised without it"
+                    emb = start()
+                    done += left
+                    left = 0
+                    frame = np.asarray(emb, dtype=np.float32)
+                    label = self.note_
+                yield Step(done, total, label, partial=frame.copy())
+        layout = np.asarray(emb, dtype=np.float32)
+        if not np.isfinite(layout).all() or not _spread(layout) > 1e-6:
+            return (yield from self._fall_back(np.asarray(features, dtype=np.float32),
+                                               "t-SNE found no usable map of these features "
+                                               f"({'non-finite' if not np.isfinite(layout).all() else 'collapsed'}"
+                                               "); showing PCA"))
         self.tsne_ = emb
-        self.embedding_ = np.asarray(emb, dtype=np.float32)
+        self.embedding_ = layout
+        return self
+
+    def _fall_back(self, x: np.ndarray, note: str) -> Work["TSNEProjection"]:
+        self.reduce_ = self.tsne_ = None
+        self.fallback_ = PCAProjection(seed=self.seed).fit(x)
+        self.embedding_ = self.fallback_.embedding_
+        self.note_ = note
+        yield Step(1, 1, note)
         return self
 
     def transform(self, features: np.ndarray) -> np.ndarray:
@@ -148,6 +207,20 @@ def make_projection(method: str, *, perplexity: float = 30.0, seed: int = 0) -> 
     if method == "tsne":
         return TSNEProjection(perplexity=perplexity, seed=seed)
     raise ExplorerError(f"Unknown projection {method!r}; choose one of {', '.join(METHODS)}.")
+
+
+def _check_seed(seed) -> int:
+    """A seed numpy and scikit-learn accept: a whole number in 0 .. 2**32 - 1."""
+    try:
+        value = int(seed)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value != seed or not 0 <= value <= SEED_MAX:
+        raise ExplorerError(f"Seed must be a whole number from 0 to {SEED_MAX} (got {seed!r}).")
+    return value
+
+
+SEED_MAX = 2**32 - 1
 
 
 def _pad2(y: np.ndarray) -> np.ndarray:
@@ -180,11 +253,23 @@ def tsne_2d(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, ch
 
 def project_run(run, method: str = "pca", *, perplexity: float = 30.0, seed: int = 0) -> Work[np.ndarray]:
     """Fit a projection on the run's embedded rows (failed rows get NaN), keep it, return the layout."""
+    layout, _ = yield from fit_run(run, method, perplexity=perplexity, seed=seed)
+    return layout
+
+
+def fit_run(run, method: str = "pca", *, perplexity: float = 30.0,
+            seed: int = 0) -> Work[tuple[np.ndarray, Projection]]:
+    """`project_run` that also returns the fitted projection (its `note_` says when t-SNE fell back to PCA).
+
+    ExplorerError when the embedded rows cannot make a map: fewer than 2, non-finite features, or
+    every image with the same features.
+    """
     projection = make_projection(method, perplexity=perplexity, seed=seed)
     mask = run.done_mask
     if mask.sum() < 2:
         raise ExplorerError(f"{run.path}: only {int(mask.sum())} embedded images; a map needs at least 2.")
     features = np.asarray(run.features[mask], dtype=np.float32)
+    _check_features(run, features, mask)
     gen = projection.fit_steps(features)
     while True:
         try:
@@ -196,7 +281,23 @@ def project_run(run, method: str = "pca", *, perplexity: float = 30.0, seed: int
         yield step
     layout = _scatter_back(projection.embedding_, mask)
     save_projection(run, projection, layout)
-    return layout
+    return layout, projection
+
+
+def _check_features(run, features: np.ndarray, mask: np.ndarray) -> None:
+    """A map needs finite features that are not all the same; say which rows are at fault."""
+    finite = np.isfinite(features).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(mask)[~finite]
+        raise ExplorerError(
+            f"{run.path}: {len(rows):,} of {len(features):,} embedded images have non-finite features (NaN or "
+            f"infinity) at layer {run.layer}, e.g. #{rows[0]} {run.rows[int(rows[0])].path}; the weights or the "
+            "layer are broken, so no map can be made. Embed again with other weights or another layer.")
+    if count_distinct(features, 2) < 2:
+        raise ExplorerError(
+            f"{run.path}: all {len(features):,} embedded images have the same features at layer {run.layer}, so a "
+            "map cannot tell them apart (the layer's output is constant: saturated or dead units, or broken "
+            "weights). Choose another layer or model.")
 
 
 def _scatter_back(coords: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -247,7 +348,9 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
         os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700
         np.save(tmp / "layout.npy", layout.astype(np.float32))
         (tmp / "layout.csv").write_text(_layout_csv(run, layout), encoding="utf-8")
-        record = dict(params, rows=rows_digest(run), n=len(run), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        record = dict(params, rows=rows_digest(run), n=len(run), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                      created_ns=time.time_ns(), note=getattr(projection, "note_", None),
+                      shown="pca" if getattr(projection, "fallback_", None) is not None else params["method"])
         (tmp / "params.json").write_text(json.dumps(record), encoding="utf-8")
         with open(tmp / "model.pkl", "wb") as f:
             pickle.dump(projection, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -313,7 +416,10 @@ def _legacy_projection(run, params: dict) -> np.ndarray | None:
         layout = np.load(projection_path(run, method))
     except (OSError, ValueError):
         return None
-    return layout if saved == params and layout.shape == (len(run), 2) else None
+    if saved != params or layout.shape != (len(run), 2):
+        return None
+    # no rows digest in the first release: the map's points must be exactly the embedded rows now
+    return layout if np.array_equal(np.isfinite(layout).all(axis=1), run.done_mask) else None
 
 
 def load_projector(run, method: str, *, perplexity: float = 30.0, seed: int = 0) -> Projection | None:
@@ -329,17 +435,57 @@ def load_projector(run, method: str, *, perplexity: float = 30.0, seed: int = 0)
 
 
 def list_projections(run) -> list[dict]:
-    """Every kept projection of the run (settings, rows, created), newest first."""
+    """Every kept projection of the run (settings, rows, created, note, `current`: computed from exactly
+    the run's rows now, `folder`), newest first."""
     import json
 
     out = []
     folder = run.path / "projections"
+    digest = rows_digest(run)
     for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
         if sub.name.startswith(".") or ".old-" in sub.name:
             continue
         try:
             record = json.loads((sub / "params.json").read_text(encoding="utf-8"))
+            written = (sub / "params.json").stat().st_mtime_ns
         except (OSError, ValueError):
             continue
-        out.append(dict(record, current=record.get("rows") == rows_digest(run)))
-    return sorted(out, key=lambda r: r.get("created", ""), reverse=True)
+        if not isinstance(record, dict):
+            continue
+        out.append(dict(record, current=record.get("rows") == digest, folder=str(sub),
+                        _order=(str(record.get("created", "")), record.get("created_ns") or written)))
+    out.sort(key=lambda r: r["_order"], reverse=True)
+    for r in out:
+        del r["_order"]
+    return out
+
+
+def current_projection(run) -> tuple[np.ndarray, dict] | None:
+    """The newest kept layout computed from exactly the run's current rows, with its record; None if
+    there is none (the run was resumed or updated since: project again). Never a stale copy."""
+    for record in list_projections(run):
+        if not record["current"]:
+            continue
+        try:
+            layout = np.load(Path(record["folder"]) / "layout.npy")
+        except (OSError, ValueError):
+            continue
+        if layout.shape == (len(run), 2):
+            return layout, record
+    if run.manifest.get("migrated_from"):  # a first-release run: its projection-<method>.npy, if still exact
+        import json
+
+        for method in ("tsne", "pca"):
+            try:
+                saved = json.loads((run.path / f"projection-{method}.json").read_text())
+                layout = _legacy_projection(run, make_projection(**_settings(saved)).params())
+            except (OSError, ValueError, TypeError, ExplorerError):
+                continue
+            if layout is not None:
+                return layout, dict(saved, current=True, note=None, shown=method)
+    return None
+
+
+def _settings(saved: dict) -> dict:
+    keys = ("method", "perplexity", "seed") if saved.get("method") == "tsne" else ("method", "seed")
+    return {k: saved[k] for k in keys if k in saved}

@@ -1,30 +1,85 @@
-"""Exports: the selection as CSV, and a run in the TensorBoard projector's format."""
+"""Exports: the selection as CSV for spreadsheets, and a run in the TensorBoard projector's format.
+
+metadata.tsv (TensorBoard projector): TensorBoard splits lines at "\\n" and fields at "\\t" and
+knows no quoting, so a field cannot hold those characters; they are written as backslash
+escapes, which keeps every name exact and distinct (`a<TAB>b` is `a\\tb`, `a b` stays `a b`):
+
+    \\\\ backslash   \\t tab   \\n line feed   \\r carriage return
+    \\" a double quote that starts a field (pandas and Python's csv would take it for quoting)
+    \\xHH, \\uHHHH  other characters some readers split lines at (\\x0b \\x0c \\x1c-\\x1e \\x85 \\u2028
+                  \\u2029) and lone surrogates (bytes of a file name that are not UTF-8)
+
+`unescape_tsv` reverses it. pandas reads the file as written with
+`pd.read_csv(path, sep="\\t", dtype=str, keep_default_na=False)` (then `unescape_tsv` per field);
+Python's `csv.reader(f, delimiter="\\t")` likewise.
+
+The selection CSV is meant for spreadsheets: a path or label that starts with =, +, -, @, a tab or a
+carriage return (or their full-width forms) would be run as a formula, so it is written with a
+leading apostrophe, as OWASP recommends ("'=cmd"). items.csv in the run folder stays exact.
+"""
 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
 
 from .store import Run, csv_writer, write_atomic
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_NAMED = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_SPECIAL = re.compile("[\\\\\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ud800-\udfff]")
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)", re.DOTALL)
+
+
+def escape_tsv(text: str) -> str:
+    """One metadata.tsv field: no tab or line break left, reversible with `unescape_tsv`."""
+    out = _SPECIAL.sub(lambda m: _NAMED.get(m.group(), _code(m.group())), text)
+    return "\\" + out if out.startswith('"') else out
+
+
+def unescape_tsv(field: str) -> str:
+    def one(m: re.Match) -> str:
+        code = m.group(1)
+        if len(code) > 1:
+            return chr(int(code[1:], 16))
+        return {"t": "\t", "n": "\n", "r": "\r"}.get(code, code)
+
+    return _ESCAPE.sub(one, field)
+
+
+def _code(ch: str) -> str:
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def spreadsheet_text(text: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula (OWASP: a leading apostrophe)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
 
 def selection_csv(run: Run, indices, layout: np.ndarray | None, path) -> None:
-    """index, path, label, x, y (x, y empty without a layout)."""
+    """index, path, label, x, y (x, y empty without a layout, or for rows the layout has no point for).
+
+    For spreadsheets: paths and labels that would start a formula get a leading apostrophe; the
+    exact names are in the run's items.csv (same index).
+    """
     buf = io.StringIO()
     w = csv_writer(buf)
     w.writerow(["index", "path", "label", "x", "y"])
     for i in indices:
         row = run.rows[int(i)]
-        xy = ["", ""] if layout is None or not np.isfinite(layout[i, 0]) else [f"{layout[i, 0]:.6g}",
-                                                                              f"{layout[i, 1]:.6g}"]
-        w.writerow([row.index, row.path, row.label or "", *xy])
-    write_atomic(Path(path), buf.getvalue())
+        xy = ["", ""] if layout is None or not np.isfinite(layout[i]).all() else [f"{layout[i, 0]:.6g}",
+                                                                                 f"{layout[i, 1]:.6g}"]
+        w.writerow([row.index, spreadsheet_text(row.path), spreadsheet_text(row.label or ""), *xy])
+    # a name that is not valid UTF-8 is shown as \udcXX in a spreadsheet, never as broken text
+    write_atomic(Path(path), buf.getvalue(), errors="backslashreplace")
 
 
 def projector_tsv(run: Run, folder) -> tuple[Path, Path]:
-    """tensors.tsv (one embedded row per line) and metadata.tsv (header: index, label, path).
+    """tensors.tsv (one embedded row per line) and metadata.tsv (header: index, label, path; fields
+    escaped, see the module's docstring).
 
     Load both in the TensorBoard projector (projector.tensorflow.org: Load) to move between tools.
     """
@@ -39,11 +94,7 @@ def projector_tsv(run: Run, folder) -> tuple[Path, Path]:
     meta.write("index\tlabel\tpath\n")
     for i in rows:
         r = run.rows[int(i)]
-        meta.write(f"{r.index}\t{_clean(r.label or '')}\t{_clean(r.path)}\n")
+        meta.write(f"{r.index}\t{escape_tsv(r.label or '')}\t{escape_tsv(r.path)}\n")
     write_atomic(folder / "tensors.tsv", tensors.getvalue())
     write_atomic(folder / "metadata.tsv", meta.getvalue())
     return folder / "tensors.tsv", folder / "metadata.tsv"
-
-
-def _clean(text: str) -> str:
-    return text.replace("\t", " ").replace("\n", " ")
