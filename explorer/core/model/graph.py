@@ -89,8 +89,14 @@ class ModelGraph(LayerGraph):
             return cls(module, input_size, _hooked_layers(module, input_size), trace_error=_reason(exc))
         from torch.fx.passes.shape_prop import ShapeProp
 
+        x = torch.zeros(1, 3, input_size, input_size)
         with torch.no_grad(), TRACE_GUARD.forward():
-            ShapeProp(gm).propagate(torch.zeros(1, 3, input_size, input_size))
+            try:  # a plain pass first: ShapeProp prints a traceback of its own before it raises
+                gm(x)
+            except RuntimeError as exc:  # e.g. a pooling window larger than the map of a small input
+                raise ExplorerError(f"the model cannot run on a {input_size}x{input_size} input "
+                                    f"({_reason(exc)}); choose a larger --image-size.") from None
+            ShapeProp(gm).propagate(x)
         fields = rf.propagate(gm)
         layers = []
         for name, node in nodes.items():
@@ -213,6 +219,9 @@ def model_graph(model: LoadedModel) -> ModelGraph:
     with _BUILDING:
         graph = model.__dict__.get("_model_graph")
         if graph is None or graph.module is not model.module or graph.input_size != size:
-            graph = ModelGraph.build(model.module, size)
+            try:
+                graph = ModelGraph.build(model.module, size)
+            except ExplorerError as exc:
+                raise ExplorerError(f"{model.name}: {exc}") from None
             model.__dict__["_model_graph"] = graph
     return graph

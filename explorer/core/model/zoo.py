@@ -206,8 +206,7 @@ def _custom(name: str, module: nn.Module, pre: Preprocess, weights: str,
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ExplorerError(f"Cannot read weights from {path}: {exc}. Expected a PyTorch state dict "
-                            "(saved with torch.save(model.state_dict(), ...)).") from None
+        raise ExplorerError(_unreadable_weights(path, exc)) from None
     state = _unwrap_state_dict(state, path)
     try:
         result = module.load_state_dict(state, strict=False)
@@ -224,6 +223,21 @@ def _custom(name: str, module: nn.Module, pre: Preprocess, weights: str,
             f"({', '.join(unexpected[:3])}{'...' if len(unexpected) > 3 else ''}).")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return LoadedModel(name, module, pre, f"file:{path.name}:{digest}", categories or None)
+
+
+def _unreadable_weights(path: Path, exc: Exception) -> str:
+    """One line saying what the file is instead of a state dict (torch's own message spans lines)."""
+    import re
+
+    text = str(exc)
+    whole = re.search(r"Unsupported global: GLOBAL ([A-Za-z_][\w.]*)", text)
+    if whole and not whole.group(1).startswith(("torch.", "collections.", "numpy.")):
+        return (f"{path} holds a whole pickled model ({whole.group(1)}), not a state dict: save it with "
+                f"torch.save(model.state_dict(), '{path.name}') and load that file.")
+    first = next((line.strip() for line in reversed(text.splitlines()) if line.strip()
+                  and not line.strip().startswith("Check the documentation")), type(exc).__name__)
+    return (f"{path} is not a PyTorch checkpoint this app can read ({first[:120]}); expected a state dict "
+            "saved with torch.save(model.state_dict(), PATH).")
 
 
 def _unwrap_state_dict(state, path: Path) -> dict:

@@ -417,6 +417,9 @@ def load_run(path: str | os.PathLike, *, writable: bool = False) -> Run:
         run = Run(path, manifest, _read_rows(path), "r+" if writable else "r")
     except RunFolderError:
         raise
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise RunFolderError(f"{path}: the run folder is damaged (items.csv: {exc}); embed again with "
+                             "--overwrite.") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunFolderError(f"{path}: the run folder is damaged ({exc}); embed again with --overwrite.") from None
     edited = checksums.changed(path, manifest.get("checksums") or {}) if manifest.get("complete") else []
