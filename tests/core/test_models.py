@@ -74,7 +74,7 @@ def test_checkpoint_for_another_network_is_a_clear_error(tmp_path):
     with pytest.raises(ExplorerError, match="does not fit resnet18"):
         load_model("resnet18", tmp_path / "alex.pth")
     (tmp_path / "junk.pth").write_bytes(b"garbage")
-    with pytest.raises(ExplorerError, match="Cannot read weights"):
+    with pytest.raises(ExplorerError, match="junk.pth is not a PyTorch checkpoint"):
         load_model("resnet18", tmp_path / "junk.pth")
     with pytest.raises(ExplorerError, match="not found"):
         load_model("resnet18", tmp_path / "nope.pth")
