@@ -1,23 +1,7 @@
 """The app on the redesigned foundations: tracing failures shown, projection settings remembered."""
 
-import torch
-
+from tests.core.test_graph import Dynamic  # data-dependent control flow: fx cannot trace it
 from tests.gui.test_app import run_pipeline
-
-
-class Dynamic(torch.nn.Module):
-    """Data-dependent control flow: torch.fx cannot trace it, so layers come from forward hooks."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.head = torch.nn.Linear(4, 2)
-
-    def forward(self, x):
-        x = self.conv(x)
-        if x.sum() > 0:
-            x = x * 2
-        return self.head(x.mean((2, 3)))
 
 
 def test_a_model_that_cannot_be_traced_says_why_in_the_window(qtbot, window, photo_folder, monkeypatch):
@@ -34,7 +18,7 @@ def test_a_model_that_cannot_be_traced_says_why_in_the_window(qtbot, window, pho
     run_pipeline(qtbot, window, photo_folder, model="resnet18", projection="pca")
     note = window.trace_note
     assert not note.isHidden() and "could not be traced" in note.text() and "control flow" in note.text()
-    assert [l.name for l in window.session.layers] == ["conv", "head"]
+    assert [l.name for l in window.session.layers] == ["conv", "bn", "head"]
     assert all(l.receptive_field is None for l in window.session.layers)
     # a traceable model afterwards clears the note
     monkeypatch.setattr(pipeline, "load_model", real)

@@ -4,7 +4,7 @@
     .venv/bin/python tests/reliability/reliability.py --kills 50 --seed 3
 
 Not part of the test suite (minutes of subprocesses). Each kill trial starts `explorer embed`, kills it
-with SIGKILL after a random delay, runs the same command again and compares the features with an
+with SIGKILL after a random delay (every other trial: a random moment after the run folder appeared), runs the same command again and compares the features with an
 uninterrupted run: they must be identical, with no row lost, duplicated or mislabelled. Each hostile
 name trial puts one file with that name among ordinary ones, embeds, reopens the run and exports
 it: the name must survive items.csv exactly, the CSV export must read back, and no command may fail.
@@ -69,7 +69,13 @@ def kill_trials(count: int, rng: random.Random, work: Path) -> dict:
         out = work / f"kill-{t}"
         proc = subprocess.Popen([sys.executable, "-m", "explorer", "embed", str(data), "--out", str(out), *EMBED],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 6.0))
+        if t % 2:  # any moment, start-up included
+            time.sleep(rng.uniform(0.3, 6.0))
+        else:  # while rows are being written: once the run folder exists
+            deadline = time.time() + 60
+            while not (out / "state.npy").exists() and time.time() < deadline and proc.poll() is None:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 2.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         counts["trials"] += 1
