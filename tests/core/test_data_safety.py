@@ -231,3 +231,58 @@ def test_an_edited_run_is_detected_reported_and_rebuilt(photo_folder, tmp_path, 
     assert again.computed == 8 and target in again.note
     np.testing.assert_array_equal(np.asarray(again.run.features), reference)
     assert [r.path for r in again.run.rows] == paths
+
+
+@pytest.mark.parametrize("where", ["out", "cache"])
+def test_a_file_replaced_in_place_with_its_time_put_back_is_recomputed(photo_folder, tmp_path, where):
+    """Issue 17 item 5: same size, same mtime, other content: the status-change time gives it away."""
+    import os
+
+    from explorer.cli.main import main
+    from explorer.core.run.store import load_run
+
+    root = tmp_path / "photos"
+    shutil.copytree(photo_folder, root)
+    out = tmp_path / "run" if where == "out" else None
+    first = embed(root, out)
+    victim = sorted(root.rglob("*.png"))[0]
+    st = victim.stat()
+    other = sorted(root.rglob("*.png"))[1].read_bytes()
+    data = victim.read_bytes()
+    victim.write_bytes((other + data)[:len(data)] if len(other) < len(data) else other[:len(data)])
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))  # size and mtime as they were
+    assert victim.stat().st_size == st.st_size and victim.stat().st_mtime_ns == st.st_mtime_ns
+    index = next(r.index for r in first.run.rows if (root / r.path) == victim)
+    old_row = np.asarray(first.run.features[index]).copy()
+    del first
+    second = embed(root, out)
+    assert second.computed == 1 and "1 file changed since embedded" in second.note
+    assert victim.relative_to(root).as_posix() in second.note
+    assert second.run.complete
+    if where == "cache":  # the app's and CLI's fast path must not serve the old row either
+        args = ["embed", str(root), "--model", "resnet18", "--weights", "random", "--image-size", "64",
+                "--layer", "layer3.1.add", "--batch-size", "4"]
+        assert main(args) == 0
+    run = load_run(second.run.path)
+    status = run.status(index)[0]
+    assert status != "ok" or not np.array_equal(np.asarray(run.features[index]), old_row)
+
+
+def test_the_cached_fast_path_does_not_serve_a_file_replaced_in_place(photo_folder, tmp_path, capsys):
+    import os
+
+    from explorer.cli.main import main
+
+    root = tmp_path / "photos"
+    shutil.copytree(photo_folder, root)
+    args = ["embed", str(root), "--model", "resnet18", "--weights", "random", "--image-size", "64",
+            "--layer", "layer3.1.add", "--batch-size", "4"]
+    assert main(args) == 0
+    assert main(args) == 0 and "already complete, reused" in capsys.readouterr().out  # the fast path works
+    victim = sorted(root.rglob("*.png"))[0]
+    st = victim.stat()
+    victim.write_bytes(victim.read_bytes())  # rewritten (same bytes are enough: nothing proves otherwise)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "1 images in" in out and "reused" not in out

@@ -40,6 +40,9 @@ class Item:
     label: str | None
     size: int  # bytes; part of the cache key
     mtime_ns: int
+    # status-change time: a file whose content was replaced and its mtime put back gets a new one;
+    # not in the cache key (a chmod changes it too), checked against the run's signatures instead
+    ctime_ns: int = 0
 
 
 class Skipped(NamedTuple):
@@ -203,11 +206,11 @@ def _walk(root: Path, items: list[Item], skipped: list[Skipped]) -> Work[None]:
                 continue
             try:
                 est = entry.stat()
-                size, mtime = est.st_size, est.st_mtime_ns
+                size, mtime, ctime = est.st_size, est.st_mtime_ns, est.st_ctime_ns
             except OSError:
-                size, mtime = -1, 0  # dangling link: kept, reported as missing when decoded
+                size, mtime, ctime = -1, 0, 0  # dangling link: kept, reported as missing when decoded
             label = rel_path.split("/", 1)[0] if "/" in rel_path else None
-            items.append(Item(rel_path, label, size, mtime))
+            items.append(Item(rel_path, label, size, mtime, ctime))
             visited += 1
             if visited % 2000 == 0:
                 yield Step(visited, None, f"listing {root.name}: {visited:,} images")

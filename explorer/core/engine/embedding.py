@@ -286,7 +286,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     key = run_key(dataset, model, layers, arrays)
     path = Path(out) if out is not None else cache_path(key)
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
-    signatures = np.array([(it.size, it.mtime_ns) for it in dataset.items], np.int64).reshape(-1, 2)
+    signatures = np.array([(it.size, it.mtime_ns, it.ctime_ns) for it in dataset.items], np.int64).reshape(-1, 3)
     manifest = _manifest(dataset, model, infos, graph, arrays, logits_shape)
     lock = yield from acquire_lock(path)  # one writer per run folder: a second embed waits its turn
     try:
@@ -302,6 +302,12 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
     """embed_dataset once it holds the run's lock."""
     run, resumed = open_run(path, key, manifest, rows, overwrite=overwrite, signatures=signatures)
     note = f"rebuilt: {run.rebuilt_because}" if run.rebuilt_because else ""
+    changed = run.changed_rows(signatures) if resumed else np.zeros(0, np.int64)
+    if len(changed):  # same names, sizes and times, yet the files changed: their rows are recomputed
+        run.reset_rows(changed, signatures)
+        names = ", ".join(run.rows[int(i)].path for i in changed[:3]) + (" ..." if len(changed) > 3 else "")
+        note = (f"{len(changed):,} file{'s' if len(changed) > 1 else ''} changed since embedded (same size and "
+                f"time, new status-change time): {names}; recomputed")
     if note:
         yield Step(0, len(run), note)
     if cached and not resumed and run.counts()["pending"] == len(run):

@@ -92,7 +92,8 @@ def find_finished(request: EmbedRequest, dataset: Dataset | None = None) -> Run 
         fingerprint = image_source(spec).known_fingerprint()
     else:
         try:
-            fingerprint = run_to_end(scan_dataset(spec)).fingerprint()
+            dataset = run_to_end(scan_dataset(spec))
+            fingerprint = dataset.fingerprint()
         except Exception:
             return None
     key = _read_index().get(_request_id(request, fingerprint)) if fingerprint else None
@@ -102,4 +103,10 @@ def find_finished(request: EmbedRequest, dataset: Dataset | None = None) -> Run 
         run = load_run(cache_path(key))
     except RunFolderError:
         return None
+    if dataset is not None and len(dataset) == len(run):
+        import numpy as np
+
+        now = np.array([(it.size, it.mtime_ns, it.ctime_ns) for it in dataset.items], np.int64).reshape(-1, 3)
+        if len(run.changed_rows(now)):
+            return None  # a file was replaced in place: the embedding recomputes its row
     return run if run.key == key and run.complete else None

@@ -8,7 +8,8 @@
     channel_argmax.npy   (n_images, n_channels) int32, where it is: y * width + x
     <array>.L<k>.npy     the same arrays for the k-th further layer of a multi-layer run
     state.npy            (n_images,) uint8: 0 pending, 1 done, 2 failed
-    signatures.npy       (n_images, 2) int64: file size and mtime (ns) when embedded
+    signatures.npy       (n_images, 3) int64: file size, mtime and ctime (ns) when embedded (first
+                         release: (n_images, 2), without the ctime)
     failures.jsonl       one line per failed row (append-only), so reasons survive a crash
 
 The per-row arrays are declared once in `arrays.REGISTRY`; the manifest lists which a run
@@ -304,12 +305,12 @@ class Run:
             return 0
         known = {}
         donor_state = np.asarray(donor.state)
+        width = min(donor.signatures.shape[1], self.signatures.shape[1])  # first-release runs: no ctime
         for row in donor.rows:
             if donor_state[row.index] != PENDING:
-                size, mtime = donor.signatures[row.index]
-                known[(row.path, int(size), int(mtime))] = row.index
+                known[(row.path, *map(int, donor.signatures[row.index][:width]))] = row.index
         pairs = [(row.index, known[k]) for row in self.rows
-                 if (k := (row.path, int(self.signatures[row.index][0]), int(self.signatures[row.index][1]))) in known]
+                 if (k := (row.path, *map(int, self.signatures[row.index][:width]))) in known]
         done = np.array([(t, d) for t, d in pairs if donor_state[d] == DONE], np.int64).reshape(-1, 2)
         for start in range(0, len(done), 4096):
             t, d = done[start:start + 4096, 0], done[start:start + 4096, 1]
@@ -317,6 +318,29 @@ class Run:
         self.mark_failed_many([(t, *donor.failures.get(d, ("failed", "unknown reason")))
                                for t, d in pairs if donor_state[d] == FAILED])
         return len(pairs)
+
+    def changed_rows(self, signatures: np.ndarray) -> np.ndarray:
+        """Indices of finished rows whose file changed since it was embedded, though the run's key (names,
+        sizes, mtimes) is the same: content replaced and the mtime put back shows in the ctime."""
+        if self.signatures is None or self.signatures.shape[1] < 3 or signatures.shape[1] < 3:
+            return np.zeros(0, np.int64)
+        finished = np.asarray(self.state) != PENDING
+        differs = (np.asarray(self.signatures) != np.asarray(signatures)).any(axis=1)
+        return np.flatnonzero(finished & differs)
+
+    def reset_rows(self, indices: np.ndarray, signatures: np.ndarray) -> None:
+        """Make rows pending again (to be recomputed), with their files' current signatures."""
+        if not len(indices):
+            return
+        sig = np.asarray(self.signatures).copy()
+        sig[indices] = signatures[indices]
+        np.save(self.path / "signatures.npy", sig)
+        self.signatures = sig
+        for i in indices:
+            self.failures.pop(int(i), None)
+        self.state[indices] = PENDING
+        self.state.flush()
+        self.manifest["complete"] = False
 
     def save(self, *, complete: bool | None = None) -> None:
         """Write items.csv and the manifest (counts, timestamps) atomically."""
@@ -454,7 +478,7 @@ def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarr
     np.lib.format.open_memmap(path / "state.npy", mode="w+", dtype=np.uint8, shape=(n,)).flush()
     _reserve(path / "state.npy")
     if signatures is not None:
-        np.save(path / "signatures.npy", np.asarray(signatures, np.int64).reshape(n, 2))
+        np.save(path / "signatures.npy", np.asarray(signatures, np.int64).reshape(n, -1))
     else:
         (path / "signatures.npy").unlink(missing_ok=True)
     with open(path / "failures.jsonl", "w", encoding="utf-8"):
