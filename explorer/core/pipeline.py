@@ -78,7 +78,7 @@ def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Wo
     result = yield from embed_dataset(
         prepared.dataset, prepared.model, request.layer, out=request.out, device=request.device,
         batch_size=request.batch_size, workers=request.workers, overwrite=request.overwrite,
-        graph=prepared.graph)
+        graph=prepared.graph, verify=request.verify)
     if request.out is None and result.run.complete:
         remember(request, prepared.dataset.fingerprint(), result.run.key)
     return result

@@ -286,3 +286,43 @@ def test_the_cached_fast_path_does_not_serve_a_file_replaced_in_place(photo_fold
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert "1 images in" in out and "reused" not in out
+
+
+def test_verify_finds_a_file_replaced_with_even_its_times_put_back(photo_folder, tmp_path, capsys, monkeypatch):
+    """Issue 17 item 5: --verify compares content digests kept in the run, whatever the metadata says."""
+    import hashlib
+    import os
+
+    from explorer.cli.main import main
+    from explorer.core.run.store import load_run
+
+    root = tmp_path / "photos"
+    shutil.copytree(photo_folder, root)
+    out = tmp_path / "run"
+    args = ["embed", str(root), "--out", str(out), "--model", "resnet18", "--weights", "random", "--image-size", "64",
+            "--layer", "layer3.1.add"]
+    assert main(args) == 0
+    run = load_run(out)
+    for r in run.rows:  # the digests are the files' own (independent BLAKE2b)
+        want = hashlib.blake2b((root / r.path).read_bytes(), digest_size=16).digest()
+        assert bytes(np.asarray(run.content[r.index])) == want
+    victim = root / run.rows[3].path
+    del run
+    data = bytearray(victim.read_bytes())
+    data[-20] ^= 0xFF  # one byte of the image changed; size the same
+    st = victim.stat()
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    # a file system that keeps no status-change time: only the content can tell
+    from explorer.core.run import store
+
+    monkeypatch.setattr(store.Run, "changed_rows", lambda self, signatures: np.zeros(0, np.int64))
+    capsys.readouterr()
+    assert main(args) == 0 and "already complete, reused" in capsys.readouterr().out  # nothing tells without it
+    assert main(args + ["--verify"]) == 0
+    out_text, err = capsys.readouterr()
+    assert "1 changed or unknown since embedded, recomputed" in err and "1 images in" in out_text
+    run = load_run(out)
+    assert bytes(np.asarray(run.content[3])) == hashlib.blake2b(bytes(data), digest_size=16).digest()
+    assert main(args + ["--verify"]) == 0
+    assert "0 changed or unknown" in capsys.readouterr().err

@@ -13,6 +13,8 @@ def add_parser(sub) -> None:
     sp.add_argument("dataset", help="a folder (class sub-folders as labels) or demo:digits")
     sp.add_argument("--out", default=None, help="run folder (default: the app's cache)")
     sp.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
+    sp.add_argument("--verify", action="store_true",
+                    help="read every file again and recompute the rows whose content changed since embedded")
     embed_options(sp)
     sp.set_defaults(func=run)
 
@@ -38,7 +40,7 @@ def embed(dataset_spec: str, args, quiet: bool = False):
         output_folder(args.out, "--out")  # a read-only place, or one under a file: said before any work
     request = EmbedRequest(dataset_spec, args.model, weights(args.weights), layer, args.image_size,
                            args.out, args.device, args.batch_size, args.workers,
-                           getattr(args, "overwrite", False))
+                           getattr(args, "overwrite", False), verify=getattr(args, "verify", False))
 
     def loaded(partial, bar):
         if isinstance(partial, Prepared):  # the model is loaded: the embedding starts
@@ -59,6 +61,8 @@ def run(args) -> int:
     run = result.run
     how = "already complete, reused" if result.reused else \
         f"{result.computed:,} images in {result.seconds:.1f} s on {result.device}"
+    if result.note:
+        print(f"note: {result.note}", file=sys.stderr)
     print(f"{run.path}: {summary_line(run)} ({how})")
     bad = [r.index for r in run.rows if run.status(r.index)[0] not in ("ok", "pending")]
     for i in bad[:10]:

@@ -139,15 +139,16 @@ class _ImageRows(torch.utils.data.Dataset):
 
     def __getitem__(self, k: int):
         i = int(self.indices[k])
+        digest = torch.frombuffer(bytearray(self.dataset.content_digest(i).ljust(16, b"\0")), dtype=torch.uint8)
         try:
             img, _ = self.dataset.load(i, draft_size=self.preprocess.resize)
-            return i, self.preprocess(img), ""
+            return i, self.preprocess(img), "", digest
         except DecodeError as exc:
             reason = f"{exc.kind}\t{exc.reason}"
         except Exception as exc:  # a decoder bug must not end the run
             reason = f"error\t{self.dataset.full_path(i)}: {type(exc).__name__}: {exc}"
         crop = self.preprocess.crop
-        return i, torch.zeros(3, crop, crop), reason
+        return i, torch.zeros(3, crop, crop), reason, digest
 
 
 class _Prefetch:
@@ -260,12 +261,13 @@ def default_workers(device: torch.device) -> int:
 def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[str] | None = None, *,
                   out: str | os.PathLike | None = None, device: str = "auto", batch_size: int | None = 64,
                   workers: int | None = None, overwrite: bool = False, graph: ModelGraph | None = None,
-                  arrays: Sequence[str] | None = None) -> Work[EmbedResult]:
+                  arrays: Sequence[str] | None = None, verify: bool = False) -> Work[EmbedResult]:
     """Embed every image of `dataset` at `layer` into the run folder `out` (default: the cache).
 
     `layer`: one layer, or several filled in one pass over the data (the first is the run's main
     layer); None is the model's default layer. `arrays`: the registered per-row arrays to keep
-    (run.arrays.REGISTRY; None: the default ones).
+    (run.arrays.REGISTRY; None: the default ones). `verify`: read every file again and recompute
+    the rows whose content changed (or is not known) since they were embedded.
     Yields Steps (rows done, total, "N images/s"). Closing the generator cancels;
     finished rows stay on disk and the same call later computes only the rest.
     """
@@ -292,13 +294,14 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     try:
         return (yield from _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifest, rows,
                                          signatures, cached=out is None, overwrite=overwrite, dev=dev,
-                                         batch_size=batch_size, workers=workers, start=start))
+                                         batch_size=batch_size, workers=workers, start=start, verify=verify))
     finally:
         lock.release()
 
 
 def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifest, rows, signatures, *,
-                  cached: bool, overwrite: bool, dev, batch_size: int, workers, start: float) -> Work[EmbedResult]:
+                  cached: bool, overwrite: bool, dev, batch_size: int, workers, start: float,
+                  verify: bool = False) -> Work[EmbedResult]:
     """embed_dataset once it holds the run's lock."""
     run, resumed = open_run(path, key, manifest, rows, overwrite=overwrite, signatures=signatures)
     note = f"rebuilt: {run.rebuilt_because}" if run.rebuilt_because else ""
@@ -308,6 +311,12 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
         names = ", ".join(run.rows[int(i)].path for i in changed[:3]) + (" ..." if len(changed) > 3 else "")
         note = (f"{len(changed):,} file{'s' if len(changed) > 1 else ''} changed since embedded (same size and "
                 f"time, new status-change time): {names}; recomputed")
+    if verify and resumed:
+        altered = yield from _verify_contents(run, dataset)
+        if len(altered):
+            run.reset_rows(altered, signatures)
+        note = "; ".join(filter(None, [note, f"--verify: read {len(run):,} files, {len(altered):,} changed or "
+                                              "unknown since embedded, recomputed"]))
     if note:
         yield Step(0, len(run), note)
     if cached and not resumed and run.counts()["pending"] == len(run):
@@ -354,8 +363,9 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
     t0 = time.perf_counter()
     batches = iter(loader) if workers > 0 else _Prefetch(loader)
     try:
-        for idx, x, reasons in batches:
+        for idx, x, reasons, digests in batches:
             idx = idx.numpy()
+            run.write_content(idx, digests.numpy())  # before any of these rows counts as done
             bad = [k for k, r in enumerate(reasons) if r]
             run.mark_failed_many([(int(idx[k]), *reasons[k].split("\t", 1)) for k in bad])
             good = np.array([k for k in range(len(idx)) if not reasons[k]], dtype=np.int64)
@@ -382,6 +392,20 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
             remember_cached(run)
     _check_something_embedded(run)
     return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev), note)
+
+
+def _verify_contents(run: Run, dataset: Dataset) -> Work[np.ndarray]:
+    """Rows whose file's bytes differ from the digest kept when they were embedded (or have none)."""
+    rows = np.flatnonzero(np.asarray(run.state) != 0)
+    kept = np.asarray(run.content) if run.content is not None else np.zeros((len(run), 16), np.uint8)
+    altered = []
+    for n, i in enumerate(rows):
+        if n % 256 == 0:
+            yield Step(n, len(rows), "verifying file contents")
+        now = np.frombuffer(dataset.content_digest(int(i)).ljust(16, b"\0"), np.uint8)
+        if not kept[i].any() or not np.array_equal(kept[i], now):
+            altered.append(int(i))
+    return np.array(altered, np.int64)
 
 
 def _finite_rows(values: dict) -> np.ndarray:

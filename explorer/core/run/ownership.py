@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 MARKER = ".explorer-run"
-BOOKKEEPING = ("manifest.json", "items.csv", "failures.jsonl", "state.npy", "signatures.npy")
+BOOKKEEPING = ("manifest.json", "items.csv", "failures.jsonl", "state.npy", "signatures.npy", "content.npy")
 # what projections write into a run folder we own (see analysis.projection)
 _PROJECTION = re.compile(r"^projection-[a-z]+\.(npy|csv|json)$")
 # temporary files and folders a killed run can leave behind in a folder we own

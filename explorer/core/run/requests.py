@@ -33,6 +33,7 @@ class EmbedRequest:
     batch_size: int | None = 64  # None: interactive (small CPU batches, see embedding.interactive_batch)
     workers: int | None = None
     overwrite: bool = False
+    verify: bool = False  # read every file again; recompute rows whose content changed
 
 
 def _index_path() -> Path:
@@ -83,7 +84,7 @@ def find_finished(request: EmbedRequest, dataset: Dataset | None = None) -> Run 
 
     `dataset`: the folder already listed by the caller, so it is not listed twice.
     """
-    if request.out is not None:
+    if request.out is not None or request.verify:
         return None
     spec = request.dataset
     if dataset is not None:

@@ -10,6 +10,8 @@
     state.npy            (n_images,) uint8: 0 pending, 1 done, 2 failed
     signatures.npy       (n_images, 3) int64: file size, mtime and ctime (ns) when embedded (first
                          release: (n_images, 2), without the ctime)
+    content.npy          (n_images, 16) uint8: BLAKE2b of each file's bytes when embedded (zeros: unknown),
+                         what `embed --verify` compares
     failures.jsonl       one line per failed row (append-only), so reasons survive a crash
 
 The per-row arrays are declared once in `arrays.REGISTRY`; the manifest lists which a run
@@ -89,6 +91,10 @@ class Run:
         self.state = _open_array(self.path / "state.npy", mode)
         sig = self.path / "signatures.npy"
         self.signatures = np.load(sig) if sig.exists() else None
+        content = self.path / "content.npy"  # absent in runs of the first release
+        self.content = _open_array(content, mode) if content.exists() else None
+        if self.content is not None and self.content.shape != (len(rows), 16):
+            raise RunFolderError(f"{self.path}: content.npy does not match items.csv ({len(rows)} rows)")
         self.failures = _read_failures(self.path / "failures.jsonl")
         if self.state.shape != (n,):
             raise RunFolderError(f"{self.path}: array sizes do not match items.csv ({n} rows)")
@@ -314,10 +320,18 @@ class Run:
         done = np.array([(t, d) for t, d in pairs if donor_state[d] == DONE], np.int64).reshape(-1, 2)
         for start in range(0, len(done), 4096):
             t, d = done[start:start + 4096, 0], done[start:start + 4096, 1]
+            if donor.content is not None:
+                self.write_content(t, np.asarray(donor.content[d]))
             self.write_rows(t, {key: np.asarray(donor._arrays[key][d]) for key in self._arrays})
         self.mark_failed_many([(t, *donor.failures.get(d, ("failed", "unknown reason")))
                                for t, d in pairs if donor_state[d] == FAILED])
         return len(pairs)
+
+    def write_content(self, indices: np.ndarray, digests: np.ndarray) -> None:
+        """Each row's file digest (n, 16) uint8, written before the row counts as done."""
+        if self.content is not None and len(indices):
+            self.content[indices] = digests
+            self.content.flush()
 
     def changed_rows(self, signatures: np.ndarray) -> np.ndarray:
         """Indices of finished rows whose file changed since it was embedded, though the run's key (names,
@@ -365,7 +379,8 @@ class Run:
         write_atomic(self.path / "manifest.json", json.dumps(self.manifest, indent=2))
 
     def checked_files(self) -> list[str]:
-        return ["items.csv", "state.npy", *(e["file"] for e in self.manifest["arrays"])]
+        extra = ["content.npy"] if self.content is not None else []
+        return ["items.csv", "state.npy", *extra, *(e["file"] for e in self.manifest["arrays"])]
 
     def failure_summary(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -477,6 +492,8 @@ def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarr
         _reserve(path / entry["file"])
     np.lib.format.open_memmap(path / "state.npy", mode="w+", dtype=np.uint8, shape=(n,)).flush()
     _reserve(path / "state.npy")
+    np.lib.format.open_memmap(path / "content.npy", mode="w+", dtype=np.uint8, shape=(n, 16)).flush()
+    _reserve(path / "content.npy")
     if signatures is not None:
         np.save(path / "signatures.npy", np.asarray(signatures, np.int64).reshape(n, -1))
     else:
@@ -491,7 +508,7 @@ def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarr
 
 def _check_space(path: Path, arrays: list[dict], n: int) -> None:
     """Fail with a message before writing, not with a bus error from a memory map on a full disk."""
-    need = n * (1 + sum(int(np.prod(e["row_shape"])) * np.dtype(e["dtype"]).itemsize for e in arrays)) + (1 << 20)
+    need = n * (17 + sum(int(np.prod(e["row_shape"])) * np.dtype(e["dtype"]).itemsize for e in arrays)) + (1 << 20)
     free = shutil.disk_usage(path).free
     if need > free:
         raise RunFolderError(f"Not enough space in {path}: the run needs {need / 1e6:,.1f} MB and "
