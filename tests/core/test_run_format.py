@@ -268,3 +268,21 @@ def test_adding_an_array_is_one_declaration(photo_folder, tmp_path, monkeypatch)
     # a run without the new arrays is another run: asking for them never reuses it silently
     plain = run_to_end(embed_dataset(dataset, model, "layer3.1.relu_1", out=tmp_path / "plain"))
     assert not load_run(plain.run.path).has_array("top5")
+
+
+def test_the_peoples_copies_of_a_projection_name_their_layout(tmp_path):
+    """Issue 17 item 9: projection-<method>.json says which layout and rows it goes with."""
+    import hashlib
+
+    run, _, _ = synthetic_run(tmp_path / "run", n=40)
+    run_to_end(project_run(run, "pca", seed=3))
+    record = json.loads((run.path / "projection-pca.json").read_text())
+    assert record["seed"] == 3 and record["layout_sha256"] == hashlib.sha256(
+        (run.path / "projection-pca.npy").read_bytes()).hexdigest()
+    run_to_end(project_run(run, "pca", seed=4))
+    record = json.loads((run.path / "projection-pca.json").read_text())
+    assert record["seed"] == 4  # (PCA does not depend on the seed: the layout may be the same)
+    assert record["layout_sha256"] == hashlib.sha256((run.path / "projection-pca.npy").read_bytes()).hexdigest()
+    rows = (run.path / "projection-pca.csv").read_text().splitlines()
+    layout = np.load(run.path / "projection-pca.npy")
+    assert rows[1].split(",")[1] == f"{layout[0, 0]:.6g}"

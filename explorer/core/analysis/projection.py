@@ -364,13 +364,20 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    # the people's copies; the folder above is what the app reads
+    # The people's copies; the folder above is what the app and the CLI read. Three files cannot be
+    # renamed at once: all are written first, the settings last, and they name the layout's digest
+    # and rows, so a copy left mixed by a kill is visibly so (and the next projection rewrites it).
+    import hashlib
+
     method = params["method"]
+    buf = __import__("io").BytesIO()
+    np.save(buf, layout.astype(np.float32))
     with open(run.path / f"projection-{method}.npy.tmp", "wb") as f:
-        np.save(f, layout.astype(np.float32))
-    os.replace(run.path / f"projection-{method}.npy.tmp", projection_path(run, method))
+        f.write(buf.getvalue())
+    record = dict(params, rows=rows_digest(run), layout_sha256=hashlib.sha256(buf.getvalue()).hexdigest())
     write_atomic(run.path / f"projection-{method}.csv", _layout_csv(run, layout))
-    write_atomic(run.path / f"projection-{method}.json", json.dumps(params))
+    os.replace(run.path / f"projection-{method}.npy.tmp", projection_path(run, method))
+    write_atomic(run.path / f"projection-{method}.json", json.dumps(record))
 
 
 def _layout_csv(run, layout: np.ndarray) -> str:
