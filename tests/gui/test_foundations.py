@@ -45,3 +45,26 @@ def test_the_last_projection_settings_are_remembered(qtbot, photo_folder, monkey
     assert (s.projection, s.perplexity, s.seed) == ("tsne", 3.0, 7)
     assert second.controls.perplexity.value() == 3.0
     second.close()
+
+
+def test_patches_of_deleted_images_are_named_not_hidden(qtbot, window, photo_folder, tmp_path):
+    """Issue 17 item 15 in the app: a top image deleted since the embedding is listed as missing."""
+    import shutil
+
+    from explorer.core.analysis.patches import top_patches
+
+    root = tmp_path / "photos"
+    shutil.copytree(photo_folder, root)
+    run_pipeline(qtbot, window, root, model="alexnet", projection="pca")
+    channels = window.neurons.channels
+    run = window.session.run
+    best = top_patches(run, 3, 8)
+    gone = best[1]
+    (root / gone.path).unlink()
+    with qtbot.waitSignal(channels.patches_shown, timeout=20_000):
+        channels.choose(3)
+    assert [p.index for p in channels.patches] == [p.index for p in best]  # the ranking is kept
+    texts = [channels.patch_list.item(i).text() for i in range(channels.patch_list.count())]
+    assert texts[1].endswith("missing") and sum(t.endswith("missing") for t in texts) == 1
+    assert gone.path in channels.title.text() and "cannot be read" in channels.title.text()
+    assert gone.path in channels.patch_list.item(1).toolTip()

@@ -164,8 +164,10 @@ class ChannelsView(QWidget):
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
+        self.title.setWordWrap(True)  # a line of its own: the channel, the count and any missing files
+        bl.addWidget(self.title)
         row = QHBoxLayout()
-        row.addWidget(self.title, 1)
+        row.addStretch(1)
         row.addWidget(QLabel("top"))
         row.addWidget(self.k_spin)
         row.addWidget(self.colour_button)
@@ -253,7 +255,7 @@ class ChannelsView(QWidget):
 
     # --- a channel's patches ------------------------------------------------------------------------
     def choose(self, channel: int):
-        from ...core.analysis.patches import crop_patch, top_patches
+        from ...core.analysis.patches import MissingPatch, channel_patches, crop_patch
 
         run = self.session.run
         if run is None:
@@ -265,14 +267,18 @@ class ChannelsView(QWidget):
             self._colour_by(channel)
 
         def work():
-            patches = top_patches(run, channel, k)
+            ranked = channel_patches(run, channel, k).ranked  # unreadable images come as MissingPatch
             images = []
-            for p in patches:
+            for i, p in enumerate(ranked):
+                if isinstance(p, MissingPatch):
+                    images.append(None)
+                    continue
                 try:
                     images.append(pil_to_qimage(crop_patch(run, p)))
-                except Exception:  # an image that vanished since the embedding
+                except Exception as exc:  # unreadable since it was ranked: say which file
+                    ranked[i] = MissingPatch(p.index, p.path, p.label, p.activation, str(exc))
                     images.append(None)
-            return channel, patches, images
+            return channel, ranked, images
 
         def cancelled():  # the list holds another channel's patches, or nothing: say so
             if self.channel == channel and self.session.run is run:
@@ -290,12 +296,20 @@ class ChannelsView(QWidget):
         channel, patches, images = out
         if channel != self.channel:
             return
+        from ...core.analysis.patches import MissingPatch
+
         self.patch_list.clear()
         self.patches = patches
+        missing = [p for p in patches if isinstance(p, MissingPatch)]
+        if missing:
+            names = ", ".join(p.path for p in missing[:2]) + (" ..." if len(missing) > 2 else "")
+            self.title.setText(f"Channel {channel}: top {len(patches)} images; {len(missing)} cannot be read "
+                               f"now ({names})")
         for p, image in zip(patches, images):
-            item = QListWidgetItem(f"{p.activation:.2f}\n{self.session.labels[p.index] or '-'}")
+            gone = isinstance(p, MissingPatch)
+            item = QListWidgetItem(f"{p.activation:.2f}\n{'missing' if gone else self.session.labels[p.index] or '-'}")
             item.setData(Qt.ItemDataRole.UserRole, p.index)
-            item.setToolTip(f"{p.path}\nbox {list(p.box)} · unit {p.unit}")
+            item.setToolTip(p.reason if gone else f"{p.path}\nbox {list(p.box)} · unit {p.unit}")
             if image is not None:
                 item.setIcon(QPixmap.fromImage(image).scaled(
                     PATCH, PATCH, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
