@@ -183,13 +183,22 @@ class MainWindow(QMainWindow):
     def _remember_dataset(self, spec: str):
         if not self.remember:
             return
-        recent = [r for r in (self.settings.value("recent") or []) if r != spec]
+        recent = [r for r in self._recent() if r != spec]
         self.settings.setValue("recent", ([spec] + recent)[:MAX_RECENT])
         self._refresh_recent()
 
+    def _recent(self) -> list[str]:
+        """The recent datasets; QSettings reads a one-item list back as a plain string."""
+        value = self.settings.value("recent")
+        if not value:
+            return []
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value if v]
+
     def _refresh_recent(self):
         self.recent_menu.clear()
-        for spec in self.settings.value("recent") or []:
+        for spec in self._recent():
             self.recent_menu.addAction(spec, lambda spec=spec: self.open_dataset(spec))
 
     # --- user actions -----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The real main window, driven headless: pipeline, clicks, hover, cancel/resume, responsiveness."""
 
+import os
 import time
 
 import numpy as np
@@ -272,3 +273,27 @@ def test_exports_are_written_in_the_io_lane_and_their_errors_shown(qtbot, window
         window.export_selection()
     assert window.banner.isVisible() and window.banner.text().startswith("CSV export failed:")
     assert failed == [] and session.layout is not None
+
+
+def test_open_recent_with_one_entry_lists_that_entry(qtbot, _isolated_settings):
+    """A one-item QSettings list reads back as a plain string: the menu must still show one item, not
+    one character per item, and nothing garbled is written back (issue 10, bug 2)."""
+    from PySide6.QtCore import QSettings
+
+    from explorer.gui.main_window import MainWindow
+
+    entry = "/tmp/some/dataset"
+    # written as Qt writes a one-item list to the file; read back by a fresh process it is a plain str
+    path = QSettings("cnn-feature-explorer", "explorer").fileName()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f"[General]\nrecent={entry}\n")
+    win = MainWindow(remember=True)
+    qtbot.addWidget(win)
+    assert [a.text() for a in win.recent_menu.actions()] == [entry]
+    win._remember_dataset("demo:digits")
+    assert [a.text() for a in win.recent_menu.actions()] == ["demo:digits", entry]
+    win.close()
+    again = MainWindow(remember=True)
+    qtbot.addWidget(again)
+    assert [a.text() for a in again.recent_menu.actions()] == ["demo:digits", entry]
