@@ -175,7 +175,8 @@ class MainWindow(QMainWindow):
             s = self.settings
             s.setValue("geometry", self.saveGeometry())
             s.setValue("windowState", self.saveState())
-            for key in ("dataset", "model", "projection", "perplexity", "seed"):
+            # the dataset is written once its pipeline opened a run (_remember_dataset), never a failed one
+            for key in ("model", "projection", "perplexity", "seed"):
                 s.setValue(key, getattr(self.session, key))
             s.setValue("layer", self.session.layer or "")
         super().closeEvent(event)
@@ -183,6 +184,7 @@ class MainWindow(QMainWindow):
     def _remember_dataset(self, spec: str):
         if not self.remember:
             return
+        self.settings.setValue("dataset", spec)
         recent = [r for r in self._recent() if r != spec]
         self.settings.setValue("recent", ([spec] + recent)[:MAX_RECENT])
         self._refresh_recent()
@@ -216,8 +218,7 @@ class MainWindow(QMainWindow):
 
     def open_dataset(self, spec: str):
         self.session.update(dataset=str(spec))
-        self._remember_dataset(str(spec))
-        self.start_pipeline()
+        self.start_pipeline()  # remembered (last dataset, Open recent) once a run opened: see _opened
 
     def set_model(self, name: str, weights: str | None = None):
         self.session.update(model=name, weights=weights, layer=None)
@@ -274,6 +275,7 @@ class MainWindow(QMainWindow):
 
     def _opened(self, key, opened):
         run = opened.run
+        self._remember_dataset(str(key[0]))
         self.thumbs.set_run(run)
         self.previews.set_run(run)
         self.session.set_run(run)

@@ -217,6 +217,8 @@ def test_model_statuses_drop_and_remembered_settings(qtbot, photo_folder, monkey
     win.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                              Qt.KeyboardModifier.NoModifier))
     assert started == [str(photo_folder)]
+    assert not win.recent_menu.actions()  # remembered only once its run opened (issue 10, bug 11)
+    win._remember_dataset(str(photo_folder))  # what _opened does when the (stubbed) pipeline opens a run
     assert win.recent_menu.actions()[0].text() == str(photo_folder)
     win.session.update(model="resnet18", layer="layer3.1.add")
     with qtbot.waitSignal(win.controls.model_combo.model().dataChanged, timeout=30_000):
@@ -297,3 +299,27 @@ def test_open_recent_with_one_entry_lists_that_entry(qtbot, _isolated_settings):
     again = MainWindow(remember=True)
     qtbot.addWidget(again)
     assert [a.text() for a in again.recent_menu.actions()] == ["demo:digits", entry]
+
+
+def test_failed_dataset_is_not_remembered(qtbot, tmp_path, _isolated_settings):
+    """A folder that fails (no images) is neither added to Open recent nor remembered as the last
+    dataset; the last dataset that opened stays (issue 10, bug 11)."""
+    from explorer.gui.main_window import MainWindow
+
+    empty = tmp_path / "no-images"
+    (empty / "cats").mkdir(parents=True)
+    (empty / "cats" / "notes.txt").write_text("not an image")
+    win = MainWindow(remember=True)
+    qtbot.addWidget(win)
+    win.show()
+    win.session.update(model="resnet18", weights="random", projection="pca")
+    with qtbot.waitSignal(win.pipeline_failed, timeout=60_000):
+        win.open_dataset(str(empty))
+    assert win.banner.isVisible()
+    assert str(empty) not in [a.text() for a in win.recent_menu.actions()]
+    win.close()
+    assert win.jobs.wait(30_000)
+    again = MainWindow(remember=True)
+    qtbot.addWidget(again)
+    assert str(empty) not in [a.text() for a in again.recent_menu.actions()]
+    assert again.session.dataset != str(empty)
