@@ -145,3 +145,13 @@ def test_cli_project_prints_the_fallback_and_real_counts(tmp_path, capsys):
     assert "0 points" not in out and "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "all 20 embedded images have the same features" in lines[0]
+
+
+def test_a_one_image_dataset_is_named_not_the_cache(tmp_path):
+    """Issue 10, bug 8: the error names the dataset and the count of readable images, not a cache path."""
+    run = make_run(tmp_path / "run", gaussian(1))
+    with pytest.raises(ExplorerError) as err:
+        run_to_end(project_run(run, "pca"))
+    message = str(err.value)
+    assert message == f"{run.dataset_root} has only 1 readable image; a map needs at least 2."
+    assert str(run.path) not in message

@@ -323,3 +323,19 @@ def test_failed_dataset_is_not_remembered(qtbot, tmp_path, _isolated_settings):
     qtbot.addWidget(again)
     assert str(empty) not in [a.text() for a in again.recent_menu.actions()]
     assert again.session.dataset != str(empty)
+
+
+def test_a_one_image_folder_names_the_folder_in_the_banner(qtbot, window, photo_folder, tmp_path):
+    """Issue 10, bug 8: a one-image folder's banner names the folder, not an internal cache path."""
+    import shutil
+
+    root = tmp_path / "one"
+    (root / "things").mkdir(parents=True)
+    first = sorted(p for p in photo_folder.rglob("*") if p.is_file())[0]
+    shutil.copy(first, root / "things" / first.name)
+    window.session.update(dataset=str(root), model="resnet18", weights="random", projection="pca")
+    with qtbot.waitSignal(window.pipeline_failed, timeout=120_000):
+        window.start_pipeline()
+    text = window.banner.text()
+    assert window.banner.isVisible() and f"{root} has only 1 readable image; a map needs at least 2." in text
+    assert "/runs/" not in text and "embedded images" not in text

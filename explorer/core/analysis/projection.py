@@ -267,7 +267,9 @@ def fit_run(run, method: str = "pca", *, perplexity: float = 30.0,
     projection = make_projection(method, perplexity=perplexity, seed=seed)
     mask = run.done_mask
     if mask.sum() < 2:
-        raise ExplorerError(f"{run.path}: only {int(mask.sum())} embedded images; a map needs at least 2.")
+        n = int(mask.sum())  # about the dataset the user chose, never the run's cache folder
+        has = "no readable images" if n == 0 else "only 1 readable image"
+        raise ExplorerError(f"{run.dataset_root} has {has}; a map needs at least 2.")
     features = np.asarray(run.features[mask], dtype=np.float32)
     _check_features(run, features, mask)
     gen = projection.fit_steps(features)
