@@ -370,9 +370,10 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
     # renamed at once: all are written first, the settings last, and they name the layout's digest
     # and rows, so a copy left mixed by a kill is visibly so (and the next projection rewrites it).
     import hashlib
+    import io
 
     method = params["method"]
-    buf = __import__("io").BytesIO()
+    buf = io.BytesIO()
     np.save(buf, layout.astype(np.float32))
     with open(run.path / f"projection-{method}.npy.tmp", "wb") as f:
         f.write(buf.getvalue())

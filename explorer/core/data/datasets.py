@@ -79,8 +79,12 @@ class Dataset:
     def load(self, i: int, *, draft_size: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
         return load_rgb(self.full_path(i), draft_size=draft_size)
 
+    def signatures(self) -> np.ndarray:
+        """(n, 3) int64: each file's size, mtime and ctime (ns): what tells that a row's file changed."""
+        return np.array([(it.size, it.mtime_ns, it.ctime_ns) for it in self.items], np.int64).reshape(-1, 3)
+
     def content_digest(self, i: int) -> bytes:
-        """16-byte BLAKE2b of the file's bytes (b"" when it cannot be read): what `--verify` compares."""
+        """16-byte BLAKE2b of the file's bytes (zeros when it cannot be read): what `--verify` compares."""
         return file_digest(self.full_path(i))
 
     def fingerprint(self) -> str:
@@ -144,15 +148,20 @@ class DigitsDataset(Dataset):
 DEMOS = {"digits": DigitsDataset}
 
 
+def hash_file(path, h):
+    """Feed a file's bytes to hashlib object `h` in 1 MiB blocks; returns `h` (OSError if unreadable)."""
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h
+
+
 def file_digest(path: str) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
+    """16-byte BLAKE2b of a file's bytes; 16 zero bytes ("unknown") when it cannot be read."""
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return hash_file(path, hashlib.blake2b(digest_size=16)).digest()
     except OSError:
-        return b""
-    return h.digest()
+        return bytes(16)
 
 
 def open_dataset(spec: str | os.PathLike) -> Dataset:

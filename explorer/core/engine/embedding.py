@@ -139,7 +139,7 @@ class _ImageRows(torch.utils.data.Dataset):
 
     def __getitem__(self, k: int):
         i = int(self.indices[k])
-        digest = torch.frombuffer(bytearray(self.dataset.content_digest(i).ljust(16, b"\0")), dtype=torch.uint8)
+        digest = torch.frombuffer(bytearray(self.dataset.content_digest(i)), dtype=torch.uint8)
         try:
             img, _ = self.dataset.load(i, draft_size=self.preprocess.resize)
             return i, self.preprocess(img), "", digest
@@ -288,7 +288,7 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     key = run_key(dataset, model, layers, arrays)
     path = Path(out) if out is not None else cache_path(key)
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
-    signatures = np.array([(it.size, it.mtime_ns, it.ctime_ns) for it in dataset.items], np.int64).reshape(-1, 3)
+    signatures = dataset.signatures()
     manifest = _manifest(dataset, model, infos, graph, arrays, logits_shape)
     lock = yield from acquire_lock(path)  # one writer per run folder: a second embed waits its turn
     try:
@@ -402,7 +402,7 @@ def _verify_contents(run: Run, dataset: Dataset) -> Work[np.ndarray]:
     for n, i in enumerate(rows):
         if n % 256 == 0:
             yield Step(n, len(rows), "verifying file contents")
-        now = np.frombuffer(dataset.content_digest(int(i)).ljust(16, b"\0"), np.uint8)
+        now = np.frombuffer(dataset.content_digest(int(i)), np.uint8)
         if not kept[i].any() or not np.array_equal(kept[i], now):
             altered.append(int(i))
     return np.array(altered, np.int64)

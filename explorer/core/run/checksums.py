@@ -12,13 +12,11 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..data.datasets import hash_file
+
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return hash_file(path, hashlib.sha256()).hexdigest()
 
 
 def record(folder: Path, names: list[str]) -> dict:

@@ -47,16 +47,3 @@ def acquire(run_path: str | os.PathLike) -> Work:
             return lock
         except Timeout:
             waited += 0.5
-
-
-def in_use(run_path: str | os.PathLike) -> bool:
-    """Whether another process (or job) holds the run's lock right now."""
-    from filelock import Timeout
-
-    lock = run_lock(run_path)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False

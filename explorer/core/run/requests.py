@@ -105,9 +105,6 @@ def find_finished(request: EmbedRequest, dataset: Dataset | None = None) -> Run 
     except RunFolderError:
         return None
     if dataset is not None and len(dataset) == len(run):
-        import numpy as np
-
-        now = np.array([(it.size, it.mtime_ns, it.ctime_ns) for it in dataset.items], np.int64).reshape(-1, 3)
-        if len(run.changed_rows(now)):
+        if len(run.changed_rows(dataset.signatures())):
             return None  # a file was replaced in place: the embedding recomputes its row
     return run if run.key == key and run.complete else None

@@ -105,10 +105,6 @@ class Run:
         return self.manifest["key"]
 
     @property
-    def family(self) -> str | None:
-        return self.manifest.get("family")
-
-    @property
     def model(self) -> str:
         return self.manifest["model"]
 
@@ -189,10 +185,6 @@ class Run:
 
     def has_array(self, name: str, layer: str | None = None) -> bool:
         return (name, None) in self._arrays or (name, layer or self.layer) in self._arrays
-
-    @property
-    def array_keys(self) -> list[tuple[str, str | None]]:
-        return list(self._arrays)
 
     @property
     def features(self) -> np.ndarray:
