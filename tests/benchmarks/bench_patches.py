@@ -13,7 +13,8 @@ from PIL import Image
 
 from explorer.core.analysis.patches import channel_stats, crop_patch, top_patches
 from explorer.core.run.arrays import plan
-from explorer.core.run.store import Row, create_run, load_run
+from explorer.core.run.folder import create_run
+from explorer.core.run.store import Row, load_run
 
 
 def main(n=100_000, channels=512, k=12):

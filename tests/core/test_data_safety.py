@@ -80,7 +80,8 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_nothing_else(photo_folder, tm
 
 def test_clearing_the_cache_keeps_a_run_that_is_being_written(crops_folder):
     """Issue 17 item 4: `cache --clear` during an embedding skips that run and says so."""
-    from explorer.core.run.store import clear_cache, load_run
+    from explorer.core.run.cache import clear_cache
+    from explorer.core.run.store import load_run
 
     model = load_model("resnet18", "random", image_size=64)
     work = embed_dataset(open_dataset(crops_folder), model, "layer3.1.add", batch_size=4)
@@ -171,13 +172,13 @@ def test_a_full_disk_is_a_message_naming_the_folder_and_the_space(photo_folder, 
     import os
     import shutil as sh
 
-    from explorer.core.run import store
+    from explorer.core.run import files
 
     real = sh.disk_usage
-    monkeypatch.setattr(store.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
     with pytest.raises(RunFolderError, match=r"Not enough space in .*run: the run needs [\d.,]+ MB and 0.0 MB"):
         embed(photo_folder, tmp_path / "run")
-    monkeypatch.setattr(store.shutil, "disk_usage", real)
+    monkeypatch.setattr(files.shutil, "disk_usage", real)
 
     def full(fd, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")

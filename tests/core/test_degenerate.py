@@ -11,7 +11,8 @@ from explorer.core.analysis.projection import (MIN_TSNE_POINTS, PCAProjection, T
 from explorer.core.errors import ExplorerError
 from explorer.core.progress import run_to_end
 from explorer.core.run.arrays import plan
-from explorer.core.run.store import Row, create_run
+from explorer.core.run.folder import create_run
+from explorer.core.run.store import Row
 
 
 def make_run(path: Path, feats, *, labels=None, paths=None, done=None):

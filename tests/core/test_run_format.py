@@ -15,7 +15,8 @@ from explorer.core.analysis.projection import (PCAProjection, list_projections, 
 from explorer.core.errors import RunFolderError
 from explorer.core.progress import run_to_end
 from explorer.core.run.arrays import plan
-from explorer.core.run.store import Row, create_run, load_run
+from explorer.core.run.folder import create_run
+from explorer.core.run.store import Row, load_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

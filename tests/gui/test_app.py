@@ -118,7 +118,8 @@ def test_cancel_is_quick_and_the_next_run_resumes(qtbot, window, crops_folder):
     with qtbot.waitSignal(lane.cancelled, timeout=5000):
         window.job_bar.cancel_button.click()
     assert lane.last_cancel_seconds < 1.0, lane.last_cancel_seconds
-    from explorer.core.run.store import cache_root, load_run
+    from explorer.core.run.cache import cache_root
+    from explorer.core.run.store import load_run
 
     runs = [p for p in (cache_root() / "runs").iterdir()]
     assert len(runs) == 1

@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ...core.run.store import cache_root, cached_runs, clear_cache
+    from ...core.run.cache import cache_root, cached_runs, clear_cache
 
     if args.clear:
         n, freed, skipped = clear_cache()

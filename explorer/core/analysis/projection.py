@@ -340,7 +340,7 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
     import tempfile
     import time
 
-    from ..run.store import UMASK, write_atomic
+    from ..run.files import UMASK, write_atomic
 
     params = projection.params()
     final = _folder(run, params)
@@ -386,7 +386,7 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
 def _layout_csv(run, layout: np.ndarray) -> str:
     import io
 
-    from ..run.store import csv_writer
+    from ..run.files import csv_writer
 
     buf = io.StringIO()
     w = csv_writer(buf)

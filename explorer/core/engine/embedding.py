@@ -28,7 +28,9 @@ from ..model.zoo import LoadedModel
 from ..progress import Step, Work
 from ..run.arrays import REGISTRY, default_arrays, plan
 from ..run.locks import acquire as acquire_lock
-from ..run.store import Row, Run, cache_donor, cache_path, open_run, remember_cached
+from ..run.cache import cache_donor, cache_path, remember_cached
+from ..run.folder import open_run
+from ..run.store import Row, Run
 
 POOLING = "mean"  # spatial average; part of the cache key
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import Run, csv_writer, write_atomic
+from .files import csv_writer, write_atomic
+from .store import Run
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _NAMED = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}

@@ -14,7 +14,7 @@ from ..progress import Step, Work
 
 
 def lock_path(run_path: str | os.PathLike) -> Path:
-    from .store import cache_root
+    from .cache import cache_root
 
     key = hashlib.sha256(os.fsencode(os.path.abspath(os.fspath(run_path)))).hexdigest()[:24]
     folder = cache_root() / "locks"

@@ -13,6 +13,8 @@ import re
 import shutil
 from pathlib import Path
 
+from .files import write_atomic
+
 MARKER = ".explorer-run"
 BOOKKEEPING = ("manifest.json", "items.csv", "failures.jsonl", "state.npy", "signatures.npy", "content.npy")
 # what projections write into a run folder we own (see analysis.projection)
@@ -53,8 +55,6 @@ def owned_files(path: Path, manifest: dict | None) -> set[str] | None:
 
 
 def write_marker(path: Path, files: set[str]) -> None:
-    from .store import write_atomic
-
     write_atomic(path / MARKER, json.dumps({"app": "cnn-feature-explorer", "files": sorted(files)}))
 
 

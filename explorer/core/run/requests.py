@@ -18,7 +18,9 @@ from ..data.sources import image_source, is_demo
 from ..errors import RunFolderError
 from ..model.zoo import DEFAULT_MODEL
 from ..progress import Work, run_to_end
-from .store import Run, cache_path, cache_root, load_run, write_atomic
+from .cache import cache_path, cache_root
+from .files import write_atomic
+from .store import Run, load_run
 
 
 @dataclass

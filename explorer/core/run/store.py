@@ -14,7 +14,8 @@
                          what `embed --verify` compares
     failures.jsonl       one line per failed row (append-only), so reasons survive a crash
 
-The per-row arrays are declared once in `arrays.REGISTRY`; the manifest lists which a run
+Opening or starting a run for an embedding is `folder.open_run`; the app's cache is `cache`;
+safe writes are `files`. The per-row arrays are declared once in `arrays.REGISTRY`; the manifest lists which a run
 holds. Rows are marked done in state.npy only after their numbers were flushed to disk,
 so a killed run resumes from exactly the rows that are safe.
 """
@@ -24,8 +25,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,34 +34,10 @@ import numpy as np
 from ..errors import RunFolderError
 from .arrays import FP16_MAX, REGISTRY
 from . import checksums
-from .migrate import SCHEMA_VERSION, upgrade
-from .ownership import owned_files, recorded_files, remove_leftovers, remove_owned, remove_projections, write_marker
+from .files import csv_writer, reserve, write_atomic
+from .migrate import upgrade
 
 PENDING, DONE, FAILED = 0, 1, 2
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-UMASK = _read_umask()
-
-
-def write_atomic(path: Path, text: str, *, errors: str = "strict") -> None:
-    """Write to a temporary file in the same folder and rename it over `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; our files are as readable as any other
-        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass
@@ -70,7 +45,6 @@ class Row:
     index: int
     path: str
     label: str | None
-
 
 class Run:
     """A run folder opened for reading (and writing, while embedding)."""
@@ -263,7 +237,7 @@ class Run:
             wide[start:start + 8192] = old[start:start + 8192]
         wide.flush()
         del wide, old
-        _reserve(tmp)
+        reserve(tmp)
         os.replace(tmp, path)
         entry["dtype"] = "float32"
         self.manifest.setdefault("widened", []).append(entry["file"])
@@ -358,9 +332,9 @@ class Run:
         if complete is not None:
             self.manifest["complete"] = complete
         self.manifest["counts"] = self.counts()
-        self.manifest["updated"] = _now()
+        self.manifest["updated"] = now()
         if self.manifest.get("complete") and "finished" not in self.manifest:
-            self.manifest["finished"] = _now()
+            self.manifest["finished"] = now()
         if self.manifest.get("complete"):  # from now on the numbers are read, never written
             for array in self._arrays.values():
                 if hasattr(array, "flush"):
@@ -381,11 +355,9 @@ class Run:
             out[status] = out.get(status, 0) + 1
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
-
 def _beyond_float16(values) -> bool:
     a = np.asarray(values)
     return a.dtype.kind == "f" and a.size > 0 and bool((np.abs(a[np.isfinite(a)]) > FP16_MAX).any())
-
 
 def _open_array(path: Path, mode: str) -> np.memmap:
     # numpy's "r+" silently zero-extends a file that is too short, so a truncated array would
@@ -396,13 +368,6 @@ def _open_array(path: Path, mode: str) -> np.memmap:
     del array
     return np.load(path, mmap_mode=mode)
 
-
-def csv_writer(buf):
-    """csv.writer for files we read back: a field holding \\r or \\n is quoted, so a file name with a
-    carriage return cannot split a row (the csv module only quotes the characters of the line ending)."""
-    return csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-
-
 def _csv_text(lines) -> str:
     import io
 
@@ -410,10 +375,8 @@ def _csv_text(lines) -> str:
     csv_writer(buf).writerows(lines)
     return buf.getvalue()
 
-
-def _now() -> str:
+def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
 
 def _read_failures(path: Path) -> dict[int, tuple[str, str]]:
     out: dict[int, tuple[str, str]] = {}
@@ -426,13 +389,11 @@ def _read_failures(path: Path) -> dict[int, tuple[str, str]]:
                 continue  # a line cut short by a crash
     return out
 
-
 def _read_rows(path: Path) -> list[Row]:
     # surrogateescape: a file name that is not valid UTF-8 is kept byte for byte
     with open(path / "items.csv", newline="", encoding="utf-8", errors="surrogateescape") as f:
         reader = csv.DictReader(f)
         return [Row(int(r["index"]), r["path"], r["label"] or None) for r in reader]
-
 
 def load_run(path: str | os.PathLike, *, writable: bool = False) -> Run:
     """Open an existing run folder (any format this version reads); RunFolderError says what is wrong."""
@@ -459,250 +420,3 @@ def load_run(path: str | os.PathLike, *, writable: bool = False) -> Run:
                              "replaced), so its rows can no longer be trusted. Run the same 'explorer embed' "
                              "again: the run is rebuilt.")
     return run
-
-
-def create_run(path: Path, manifest: dict, rows: list[Row], signatures: np.ndarray | None = None) -> Run:
-    """A fresh run folder with all rows pending; signatures: (n, 2) file size and mtime.
-
-    manifest["arrays"] (see arrays.plan) says which arrays to create. The folder's marker lists
-    every file before it is created, and a file of that name that the app did not write is never
-    overwritten.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    planned = recorded_files(manifest)
-    owned = owned_files(path, None) or set()
-    clash = sorted(name for name in planned if (path / name).exists() and name not in owned)
-    if clash:
-        raise RunFolderError(f"{path / clash[0]} exists and was not written by this app: it is left alone. "
-                             "Choose an empty or new folder for the run.")
-    n = len(rows)
-    _check_space(path, manifest["arrays"], n)
-    write_marker(path, owned | planned)
-    for entry in manifest["arrays"]:
-        np.lib.format.open_memmap(path / entry["file"], mode="w+", dtype=np.dtype(entry["dtype"]),
-                                  shape=(n, *entry["row_shape"])).flush()
-        _reserve(path / entry["file"])
-    np.lib.format.open_memmap(path / "state.npy", mode="w+", dtype=np.uint8, shape=(n,)).flush()
-    _reserve(path / "state.npy")
-    np.lib.format.open_memmap(path / "content.npy", mode="w+", dtype=np.uint8, shape=(n, 16)).flush()
-    _reserve(path / "content.npy")
-    if signatures is not None:
-        np.save(path / "signatures.npy", np.asarray(signatures, np.int64).reshape(n, -1))
-    else:
-        (path / "signatures.npy").unlink(missing_ok=True)
-    with open(path / "failures.jsonl", "w", encoding="utf-8"):
-        pass
-    manifest = dict(manifest, schema_version=SCHEMA_VERSION, created=_now(), complete=False)
-    run = Run(path, manifest, rows, "r+")
-    run.save()
-    return run
-
-
-def _check_space(path: Path, arrays: list[dict], n: int) -> None:
-    """Fail with a message before writing, not with a bus error from a memory map on a full disk."""
-    need = n * (17 + sum(int(np.prod(e["row_shape"])) * np.dtype(e["dtype"]).itemsize for e in arrays)) + (1 << 20)
-    free = shutil.disk_usage(path).free
-    if need > free:
-        raise RunFolderError(f"Not enough space in {path}: the run needs {need / 1e6:,.1f} MB and "
-                             f"{free / 1e6:,.1f} MB are free. Free some space or choose another --out.")
-
-
-def _reserve(path: Path) -> None:
-    """Allocate the file's blocks now: a memory map over a sparse file dies (SIGBUS) when the disk fills."""
-    if not hasattr(os, "posix_fallocate"):
-        return
-    with open(path, "r+b") as f:
-        try:
-            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
-        except OSError as exc:
-            import errno
-
-            if exc.errno == errno.ENOSPC:
-                raise RunFolderError(f"Not enough space in {path.parent} for {path.name} "
-                                     f"({os.fstat(f.fileno()).st_size / 1e6:,.1f} MB). Free some space or "
-                                     "choose another --out.") from None
-            # EOPNOTSUPP, EINVAL: a file system without preallocation; writing still works
-
-
-def _ours(path: Path) -> tuple[dict | None, set[str] | None]:
-    """(manifest if readable as ours, the files our runs created) of a non-empty folder."""
-    try:
-        raw = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raw = None
-    manifest = None
-    if isinstance(raw, dict) and isinstance(raw.get("key"), str) and "schema_version" in raw:
-        manifest = upgrade(raw, str(path))  # a newer format raises: not ours to change
-    return manifest, owned_files(path, manifest)
-
-
-def _same_arrays(run: Run, manifest: dict) -> bool:
-    """The run holds exactly the arrays (names, layers, files, row shapes) the manifest plans."""
-    key = lambda e: (e["name"], e["layer"], e["file"], tuple(e["row_shape"]))  # noqa: E731
-    return sorted(map(key, run.manifest["arrays"])) == sorted(map(key, manifest["arrays"]))
-
-
-def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
-             *, overwrite: bool = False, signatures: np.ndarray | None = None) -> tuple[Run, bool]:
-    """Resume the run at `path` if it holds the same inputs (same key), else start it.
-
-    Returns (run, resumed). A run of the same model, layers and dataset folder whose files
-    changed is updated: unchanged rows are taken over, only the rest is pending. A folder
-    holding a different run is only replaced with overwrite=True, and then only the files that
-    run wrote are removed; a folder that is not a run folder is never touched.
-    """
-    path = Path(path).expanduser()
-    rebuilt_because = None
-    if path.exists() and not path.is_dir():
-        raise RunFolderError(f"{path} is a file, not a run folder.")
-    if path.exists() and any(path.iterdir()):
-        _, owned = _ours(path)
-        if owned is None:
-            names = sorted(p.name for p in path.iterdir())
-            raise RunFolderError(f"{path} is not empty and is not a run folder ({', '.join(names[:3])}"
-                                 f"{'...' if len(names) > 3 else ''}); nothing in it was changed. Choose an empty "
-                                 "or new folder.")
-        remove_leftovers(path)
-        try:
-            run = load_run(path, writable=True)
-        except RunFolderError as exc:
-            run, rebuilt_because = None, str(exc)  # ours, but damaged or edited: rebuilt below
-        if run is not None and run.key == key and len(run) == len(rows) and _same_arrays(run, manifest):
-            return run, True
-        if run is not None and _same_family(run.manifest, manifest) and _same_arrays(run, manifest):
-            return _update_in_place(path, run, dict(manifest, key=key), rows, signatures), False
-        if run is not None and not overwrite:
-            m = run.manifest
-            raise RunFolderError(
-                f"{path} already holds another run ({m.get('model')}, layer {run.layer}, "
-                f"{len(run)} images from {run.dataset_root}). Choose another --out, "
-                "or pass --overwrite to replace it.")
-        del run
-        remove_owned(path, owned)
-    manifest = dict(manifest, key=key)
-    run = create_run(path, manifest, rows, signatures)
-    run.rebuilt_because = rebuilt_because  # why an own run folder was rebuilt, to tell the user
-    return run, False
-
-
-def _same_family(old: dict, new: dict) -> bool:
-    """Same model, weights, layer, preprocessing and folder: only the files differ."""
-    return bool(old.get("family")) and old.get("family") == new.get("family") \
-        and old.get("dataset", {}).get("root") == new.get("dataset", {}).get("root")
-
-
-def _update_in_place(path: Path, old: Run, manifest: dict, rows: list[Row], signatures) -> Run:
-    """Build the updated run inside the old one's folder, take over its unchanged rows, then swap.
-
-    The staging folder has a name no user file has (`.updating-<random>`, inside the run folder);
-    a killed update leaves only that folder, which the next open removes.
-    """
-    import secrets
-
-    staging = path / f".updating-{secrets.token_hex(6)}"
-    new = create_run(staging, manifest, rows, signatures)
-    new.copy_rows_from(old)
-    new.save()
-    old_files = recorded_files(old.manifest)
-    del old, new  # close the memory maps before the files move
-    remove_projections(path)  # maps of the old file list
-    moved = sorted(p.name for p in staging.iterdir() if p.name not in ("manifest.json", ".explorer-run"))
-    write_marker(path, (owned_files(path, None) or set()) | set(moved) | {"manifest.json"})
-    for name in old_files - set(moved) - {"manifest.json"}:
-        (path / name).unlink(missing_ok=True)
-    for name in moved + ["manifest.json"]:  # the manifest last
-        os.replace(staging / name, path / name)
-    shutil.rmtree(staging, ignore_errors=True)
-    return load_run(path, writable=True)
-
-
-def cache_root() -> Path:
-    """Where the app keeps runs it computed (EXPLORER_CACHE_DIR overrides, for tests and servers)."""
-    env = os.environ.get("EXPLORER_CACHE_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("cnn-feature-explorer", appauthor=False))
-
-
-def cache_path(key: str) -> Path:
-    return cache_root() / "runs" / key[:24]
-
-
-def _families_path() -> Path:
-    return cache_root() / "families.json"
-
-
-def remember_cached(run: Run) -> None:
-    """Note the newest cached run per (family, folder): the donor when its files change."""
-    family = run.manifest.get("family")
-    if not family:
-        return
-    try:
-        index = json.loads(_families_path().read_text())
-    except (OSError, ValueError):
-        index = {}
-    index[f"{family}:{run.dataset_root}"] = run.path.name
-    try:
-        write_atomic(_families_path(), json.dumps(index))
-    except OSError:
-        pass  # the index only saves time
-
-
-def cache_donor(family: str, root: str, exclude: Path | None = None) -> Run | None:
-    try:
-        name = json.loads(_families_path().read_text()).get(f"{family}:{root}")
-        if not name or (exclude is not None and Path(exclude).name == name):
-            return None
-        run = load_run(cache_root() / "runs" / name)
-    except (OSError, ValueError, RunFolderError):
-        return None
-    return run if run.manifest.get("family") == family else None
-
-
-@dataclass
-class CachedRun:
-    path: Path
-    manifest: dict | None  # None: damaged
-    size_bytes: int
-
-
-def cached_runs() -> list[CachedRun]:
-    """Every run folder in the cache with its manifest and size on disk, newest first."""
-    root = cache_root() / "runs"
-    out = []
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if not folder.is_dir():
-            continue
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        try:
-            manifest = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError):
-            manifest = None
-        out.append(CachedRun(folder, manifest, size))
-    return sorted(out, key=lambda r: (r.manifest or {}).get("updated", ""), reverse=True)
-
-
-def clear_cache() -> tuple[int, int, list[Path]]:
-    """Delete every cached run not in use, and the indexes; returns (runs removed, bytes freed,
-    runs skipped because an embedding is writing them)."""
-    from .locks import run_lock
-
-    removed, freed, skipped = 0, 0, []
-    for run in cached_runs():
-        lock = run_lock(run.path)
-        try:
-            lock.acquire(timeout=0)
-        except Exception:  # filelock.Timeout: another process is writing it
-            skipped.append(run.path)
-            continue
-        try:
-            shutil.rmtree(run.path, ignore_errors=True)
-        finally:
-            lock.release()
-        removed, freed = removed + 1, freed + run.size_bytes
-    if not skipped:
-        for index in ("requests.json", "families.json"):
-            (cache_root() / index).unlink(missing_ok=True)
-    return removed, freed, skipped

@@ -1,0 +1,66 @@
+"""Writing a run's files safely: atomic text files, CSV that round-trips, space checked and reserved."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RunFolderError
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+UMASK = _read_umask()
+
+def write_atomic(path: Path, text: str, *, errors: str = "strict") -> None:
+    """Write to a temporary file in the same folder and rename it over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; our files are as readable as any other
+        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+def csv_writer(buf):
+    """csv.writer for files we read back: a field holding \\r or \\n is quoted, so a file name with a
+    carriage return cannot split a row (the csv module only quotes the characters of the line ending)."""
+    return csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+def check_space(path: Path, arrays: list[dict], n: int) -> None:
+    """Fail with a message before writing, not with a bus error from a memory map on a full disk."""
+    need = n * (17 + sum(int(np.prod(e["row_shape"])) * np.dtype(e["dtype"]).itemsize for e in arrays)) + (1 << 20)
+    free = shutil.disk_usage(path).free
+    if need > free:
+        raise RunFolderError(f"Not enough space in {path}: the run needs {need / 1e6:,.1f} MB and "
+                             f"{free / 1e6:,.1f} MB are free. Free some space or choose another --out.")
+
+def reserve(path: Path) -> None:
+    """Allocate the file's blocks now: a memory map over a sparse file dies (SIGBUS) when the disk fills."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.ENOSPC:
+                raise RunFolderError(f"Not enough space in {path.parent} for {path.name} "
+                                     f"({os.fstat(f.fileno()).st_size / 1e6:,.1f} MB). Free some space or "
+                                     "choose another --out.") from None
+            # EOPNOTSUPP, EINVAL: a file system without preallocation; writing still works
