@@ -275,6 +275,7 @@ class MainWindow(QMainWindow):
 
     def _opened(self, key, opened):
         run = opened.run
+        self._shown_key = key  # the (dataset, model, weights) of the map on screen
         self._remember_dataset(str(key[0]))
         self.thumbs.set_run(run)
         self.previews.set_run(run)
@@ -362,7 +363,18 @@ class MainWindow(QMainWindow):
         self.banner.setText(self.last_error)
         self.banner.show()
         if lane == "pipeline":
+            self._show_what_is_on_screen()
             self.pipeline_failed.emit(self.last_error)
+
+    def _show_what_is_on_screen(self):
+        """After a failure the controls go back to the map on screen: its dataset, model, weights and
+        layer, and that model's layer list (not the failed model's name over the old model's layers)."""
+        run, key = self.session.run, getattr(self, "_shown_key", None)
+        if run is None or key is None:
+            return
+        dataset, model, weights = key
+        layers = self._prepared.graph.layers if self._prepared is not None and self._prepared_key == key else []
+        self.session.update(dataset=dataset, model=model, weights=weights, layer=run.layer, layers=layers)
 
     # --- status -----------------------------------------------------------------------------------
     def _update_counts(self):

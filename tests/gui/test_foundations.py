@@ -68,3 +68,19 @@ def test_patches_of_deleted_images_are_named_not_hidden(qtbot, window, photo_fol
     assert texts[1].endswith("missing") and sum(t.endswith("missing") for t in texts) == 1
     assert gone.path in channels.title.text() and "cannot be read" in channels.title.text()
     assert gone.path in channels.patch_list.item(1).toolTip()
+
+
+def test_after_a_failed_model_load_the_controls_show_the_map(qtbot, window, photo_folder, tmp_path):
+    """Issue 10 bug 3: the Model box, Weights, Layer box and its list return to the run on screen."""
+    run_pipeline(qtbot, window, photo_folder, model="alexnet", projection="pca")
+    run = window.session.run
+    controls = window.controls
+    shown_layers = [controls.layer_combo.itemData(i) for i in range(controls.layer_combo.count())]
+    with qtbot.waitSignal(window.pipeline_failed, timeout=60_000):
+        window.set_model("resnet18", str(tmp_path / "missing.pth"))  # as the Model box and Load weights do
+    assert "Weights file not found" in window.banner.text()
+    assert window.session.run is run  # the map did not change
+    assert controls.model_combo.currentData() == "alexnet" == window.session.model
+    assert controls.weights_label.text() == "random (seeded)"
+    assert controls.layer_combo.currentData() == run.layer
+    assert [controls.layer_combo.itemData(i) for i in range(controls.layer_combo.count())] == shown_layers
