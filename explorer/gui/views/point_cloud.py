@@ -52,7 +52,22 @@ class PointCloud(pg.GraphicsObject):
         self.set_points(np.zeros((0, 2)), np.zeros(0, np.int64))
 
     def boundingRect(self) -> QRectF:
-        return self._rect
+        """The centres' extent grown by a dot's radius (in data units at the current zoom): without it
+        the scene clips and leaves unrepainted the outer halves of the dots at the edges."""
+        if self._rect.isNull():
+            return QRectF()
+        px, py = self.pixelVectors()  # one screen pixel along x and y, in data units
+        try:
+            wx = 0.0 if px is None else px.length()
+            wy = 0.0 if py is None else py.length()
+        except OverflowError:
+            wx = wy = 0.0
+        pad = self.size / 2 + 1.5  # radius plus the white rim and antialiasing
+        return self._rect.adjusted(-wx * pad, -wy * pad, wx * pad, wy * pad)
+
+    def viewTransformChanged(self):
+        self.prepareGeometryChange()  # the padding is in pixels: it changes with the zoom
+        super().viewTransformChanged()
 
     def _build_atlas(self, dpr: float) -> None:
         cell = int(np.ceil((self.size + 2) * dpr))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPixmap
 from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QLabel,
                                QVBoxLayout, QWidget)
@@ -93,8 +93,11 @@ class HoverCard(QFrame):
     def __init__(self, parent):
         super().__init__(parent)
         self.setObjectName("HoverCard")
-        self.setStyleSheet("#HoverCard { background: rgba(255,255,255,240); border: 1px solid #999;"
-                           " border-radius: 4px; }")
+        # opaque: points under a translucent card read as part of it
+        self.setStyleSheet("#HoverCard { background: #ffffff; border: 1px solid #999; }")
+        self.setAutoFillBackground(True)
+        # the pointer is never "on" the card: hovering and clicking go on to the map under it
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.text = QLabel()
         self.text.setStyleSheet("color: #222;")
@@ -151,6 +154,7 @@ class ScatterView(QWidget):
         self._sample = np.zeros(0, np.int64)  # the rows the density image is drawn from
         self._hover_index = -1
         self._autorange_pending = True
+        self._user_zoomed = False  # the user moved the view: new layouts no longer refit it
         self.mode = "empty"  # points | density | empty: what the last redraw drew
         self._prepare_sources()
         self.card = HoverCard(self)
@@ -159,11 +163,13 @@ class ScatterView(QWidget):
 
         bridge.run_changed.connect(self._on_run_changed)
         bridge.layout_changed.connect(self._on_layout_changed)
-        bridge.hidden_classes_changed.connect(self._on_layout_changed)
-        bridge.colour_changed.connect(self._on_layout_changed)
+        bridge.hidden_classes_changed.connect(self._on_style_changed)
+        bridge.colour_changed.connect(self._on_style_changed)
         bridge.selection_changed.connect(self._update_highlight)
         bridge.focus_requested.connect(self.centre_on)
         self.vb.sigRangeChanged.connect(lambda *_: (self._redraw_timer.start(), self._set_hover(-1)))
+        self.vb.sigRangeChangedManually.connect(self._zoomed_by_user)  # wheel and drag, not setRange
+        self.plot.viewport().installEventFilter(self)
         self.vb.region_selected.connect(self._select_region)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
@@ -172,18 +178,38 @@ class ScatterView(QWidget):
     # --- state -> drawing -------------------------------------------------------------------------
     def _on_run_changed(self):
         self._autorange_pending = True
+        self._user_zoomed = False
         self._on_layout_changed()
 
     def _on_layout_changed(self):
+        """A new layout (a t-SNE frame too): the view follows it, fitted, until the user zooms or pans."""
         self._prepare_sources()
         layout = self.session.layout
-        if layout is not None and self._autorange_pending:
-            self.autorange()
+        if layout is not None and (self._autorange_pending or not self._user_zoomed):
+            self._fit()
             self._autorange_pending = False
         self.redraw()
         self._update_highlight()
 
+    def _on_style_changed(self):
+        self._prepare_sources()
+        self.redraw()
+        self._update_highlight()
+
+    def _zoomed_by_user(self, *_):
+        self._user_zoomed = True
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Leave:  # the pointer left the map: no card for a point it left
+            self._set_hover(-1)
+        return False
+
     def autorange(self):
+        """Fit the whole map (View > Reset zoom): new layouts are fitted again until the user zooms."""
+        self._user_zoomed = False
+        self._fit()
+
+    def _fit(self):
         layout = self.session.layout
         if layout is None or not np.isfinite(layout[:, 0]).any():
             return
@@ -333,6 +359,7 @@ class ScatterView(QWidget):
         if layout is None or not np.isfinite(layout[index, 0]):
             return
         (x0, x1), (y0, y1) = self.vb.viewRange()
+        self._user_zoomed = True  # the user asked for this place: the next frames leave it
         x, y = float(layout[index, 0]), float(layout[index, 1])
         self.vb.setRange(xRange=(x - (x1 - x0) / 2, x + (x1 - x0) / 2),
                          yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0)
