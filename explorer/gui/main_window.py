@@ -354,8 +354,7 @@ class MainWindow(QMainWindow):
         if self._describing:  # the map is up; finish once the layer list has arrived too
             self._finish_when_described = True
             return
-        self.scatter.autorange()
-        self.scatter.redraw()
+        self.scatter.redraw()  # the scatter fits each layout itself, unless the user zoomed (issue 10 bug 10)
         QTimer.singleShot(0, self.pipeline_finished.emit)
 
     def _job_failed(self, lane: str, name: str, message: str):
