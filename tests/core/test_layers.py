@@ -171,3 +171,50 @@ def test_folding_batch_norms_keeps_layer_values_and_the_model(name, layers):
         ours = graph.extractor([layer])(x)[layer] if i else make_extractor(model, layer, graph)(x)
         torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("name,block,output", [
+    ("resnet18", "layer3", "layer3.1.relu_1"),
+    ("googlenet", "inception4e", "inception4e.cat"),
+])
+def test_block_names_select_the_block_output_as_torchvision_does(name, block, output):
+    """Issue 10: `--layer layer3` means what create_feature_extractor(model, {"layer3": ...}) returns."""
+    model = build(name)
+    graph = list_layers(model, 128)
+    assert graph.resolve(block) == output and graph[block].name == output
+    assert graph.blocks[block] == output
+    x = torch.randn(2, 3, 128, 128)
+    reference = create_feature_extractor(model, {block: "o"})(x)["o"]
+    ours = graph.extractor([graph.resolve(block)])(x)[output]
+    torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+
+
+def test_block_names_of_the_bundled_model_and_unknown_names():
+    from explorer.core.errors import ExplorerError
+    from explorer.core.model.graph import _tracer_kwargs
+    from explorer.core.model.layers import resolve_layer
+    from explorer.core.model.zoo import load_model
+
+    model = load_model("efficientnet_lite0").module.eval()
+    graph = list_layers(model, 96)
+    x = torch.randn(1, 3, 96, 96)
+    reference = create_feature_extractor(model, {"blocks.5": "o"}, tracer_kwargs=_tracer_kwargs())(x)["o"]
+    assert graph.resolve("blocks.5") == "blocks.5.3.add"
+    torch.testing.assert_close(graph.extractor(["blocks.5.3.add"])(x)["blocks.5.3.add"], reference,
+                               rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    assert graph.resolve(" bn2 ") == "bn2"  # a layer is itself, never a block
+    with pytest.raises(ExplorerError, match="No layer or block named 'blocks.55'; did you mean"):
+        graph.resolve("blocks.55")
+    assert resolve_layer(["a.b", "a.c", "ab"], "a") == "a.c" and resolve_layer(["a.b", "ab"], "ab") == "ab"
+
+
+def test_identity_nodes_are_marked_passthrough():
+    from explorer.core.model.zoo import load_model
+
+    eff = list_layers(load_model("efficientnet_lite0").module, 96)
+    flagged = {l.name for l in eff.layers if l.passthrough}
+    assert {"blocks.5.2.aa", "blocks.5.2.drop_path", "blocks.6.0.se"} <= flagged
+    assert not flagged & {"bn2", "conv_head", "blocks.5.2.bn2", "blocks.5.2.add", eff.default}
+    assert all(n.endswith((".aa", ".se", ".drop_path")) for n in flagged), flagged
+    vgg = list_layers(build("vgg16"), 64)
+    assert {l.name for l in vgg.layers if l.passthrough} == {"classifier.2", "classifier.5"}  # dropout

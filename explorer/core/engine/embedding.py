@@ -279,7 +279,8 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     if batch_size < 1:
         raise ExplorerError(f"--batch-size must be at least 1 (got {batch_size}).")
     graph = graph or model_graph(model)
-    layers = [layer] if isinstance(layer, str) else list(dict.fromkeys(layer or [graph.default]))
+    layers = [layer] if isinstance(layer, str) else list(layer or [graph.default])
+    layers = list(dict.fromkeys(graph.resolve(name) for name in layers))  # block names: their output
     infos = [graph[name] for name in layers]
     arrays = list(arrays) if arrays is not None else default_arrays()
     unknown = [name for name in arrays if name not in REGISTRY]

@@ -25,7 +25,7 @@ from . import rf
 from ..errors import ExplorerError
 from .extract import LOGITS, Extractor, HookExtractor, fold_batch_norms, keep_returned_values
 from .guard import TRACE_GUARD
-from .layers import LayerGraph, LayerInfo
+from .layers import LayerGraph, LayerInfo, mark_passthrough
 
 if TYPE_CHECKING:
     from .zoo import LoadedModel
@@ -73,7 +73,7 @@ class ModelGraph(LayerGraph):
     def __init__(self, module: nn.Module, input_size: int, layers: list[LayerInfo], *,
                  graph_module: fx.GraphModule | None = None, nodes: dict[str, fx.Node] | None = None,
                  trace_error: str | None = None):
-        super().__init__(layers, input_size, traced=graph_module is not None)
+        super().__init__(mark_passthrough(module, layers), input_size, traced=graph_module is not None)
         self.module = module
         self.graph_module = graph_module
         self.trace_error = trace_error  # why fx could not trace the model (hooks are used instead)

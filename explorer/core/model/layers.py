@@ -14,14 +14,19 @@ a unit but do not widen its local window, so they are left out of the union.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Iterable
 
-from . import rf
 from ..errors import ExplorerError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # no torch at import: the app's layer picker resolves block names on the GUI thread
     from torch import nn
+
+    from . import rf
+
+# Modules that return their input unchanged in eval mode: the same numbers as the layer before them.
+PASSTHROUGH_TYPES = frozenset({"Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+                               "FeatureAlphaDropout", "DropPath", "DropBlock2d"})
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class LayerInfo:
     receptive_field: int | None  # pixels; None once the map is pooled away
     stride: int | None  # input pixels between neighbouring units
     field: rf.Field | None = None  # per-axis details, for mapping units to input boxes
+    passthrough: bool = False  # an identity in eval mode (nn.Identity, dropout, drop-path): same as its input
 
     @property
     def spatial(self) -> tuple[int, int] | None:
@@ -55,20 +61,66 @@ class LayerGraph:
     traced: bool
 
     def __getitem__(self, name: str) -> LayerInfo:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        import difflib
+        """The layer called `name`, or the output of the block called `name` (see `resolve`)."""
+        name = self.resolve(name)
+        return next(layer for layer in self.layers if layer.name == name)
 
-        close = difflib.get_close_matches(name, [l.name for l in self.layers], n=4, cutoff=0.5)
-        raise ExplorerError(f"No layer named {name!r}" + (f"; did you mean {', '.join(close)}?" if close else
-                            "; 'explorer layers MODEL' lists them."))
+    def resolve(self, name: str) -> str:
+        """A layer name, or a block name (`layer3`, `inception4e`, `blocks.5`) turned into the block's
+        output node, as torchvision's create_feature_extractor does; ExplorerError with suggestions."""
+        return resolve_layer([l.name for l in self.layers], name)
+
+    @property
+    def blocks(self) -> dict[str, str]:
+        """Every block name -> its output layer (the last layer inside it)."""
+        return block_outputs(l.name for l in self.layers)
 
     @property
     def default(self) -> str:
         """The last layer that still has a spatial map (else the last pooled one)."""
         spatial = [l for l in self.layers if l.spatial and l.spatial != (1, 1)]
         return (spatial or self.layers)[-1].name
+
+
+def block_outputs(names: Iterable[str]) -> dict[str, str]:
+    """{block: output layer} for every dotted prefix of the layer names, in graph order.
+
+    torchvision's rule: a module name given to create_feature_extractor means the last node (in
+    execution order) whose qualified name lies inside it, e.g. layer3 -> layer3.1.relu_1.
+    """
+    out: dict[str, str] = {}
+    for name in names:
+        parts = name.split(".")
+        for depth in range(1, len(parts)):
+            out[".".join(parts[:depth])] = name
+    return out
+
+
+def resolve_layer(names: list[str], name: str) -> str:
+    """`name` itself when it is a layer, the output of the block `name`, else ExplorerError naming it."""
+    name = name.strip()
+    if name in names:
+        return name
+    blocks = block_outputs(names)
+    if name in blocks:
+        return blocks[name]
+    import difflib
+
+    close = difflib.get_close_matches(name, [*names, *blocks], n=4, cutoff=0.5)
+    raise ExplorerError(f"No layer or block named {name!r}" + (f"; did you mean {', '.join(close)}?" if close else
+                        "; 'explorer layers MODEL' lists them."))
+
+
+def mark_passthrough(module: nn.Module, layers: list[LayerInfo]) -> list[LayerInfo]:
+    """`layers` with `passthrough` set on the ones that are identities in eval mode (by module type)."""
+    out = []
+    for info in layers:
+        try:
+            kind = type(module.get_submodule(info.name)).__name__
+        except AttributeError:  # a function node (add, cat, relu_1): not a module
+            kind = None
+        out.append(replace(info, passthrough=True) if kind in PASSTHROUGH_TYPES else info)
+    return out
 
 
 # --- compatibility: the graph API for callers that hold a bare module ---------------------------
