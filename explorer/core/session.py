@@ -15,7 +15,6 @@ were set, so every handler sees a consistent state.
 
 from __future__ import annotations
 
-import colorsys
 from copy import copy
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -23,36 +22,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from psygnal import Signal, SignalGroup
 
+from .analysis.colours import PALETTE, RAMP_STEPS, UNLABELLED, class_colour, ramp  # noqa: F401
 from .model.zoo import DEFAULT_MODEL
 from .run.store import Run
 
 DEFAULT_DATASET = "demo:digits"
 
-# --- colours of the map and legend: pure data, so scripts colour maps exactly as the app does -------
-UNLABELLED = (140, 140, 140)
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-           (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-           (219, 219, 141), (158, 218, 229)]
-RAMP_STEPS = 32
-
-
-def class_colour(code: int) -> tuple[int, int, int]:
-    """RGB of class `code` (-1: unlabelled); golden-ratio hues beyond the palette."""
-    if code < 0:
-        return UNLABELLED
-    if code < len(PALETTE):
-        return PALETTE[code]
-    r, g, b = colorsys.hsv_to_rgb((code * 0.618033988749895) % 1.0, 0.65, 0.85)
-    return round(r * 255), round(g * 255), round(b * 255)
-
-
-def ramp() -> list[tuple[int, int, int]]:
-    """RAMP_STEPS colours from low (dark blue) to high (yellow) activation."""
-    from .analysis.activation import heat_colours
-
-    rgb = heat_colours(np.linspace(0, 1, RAMP_STEPS)) * 255
-    return [tuple(int(round(v)) for v in c) for c in rgb]
+# colours of the map and legend live in analysis.colours (pure data); re-exported here
 
 
 def channel_colour_codes(run: Run, channel: int, steps: int = RAMP_STEPS) -> np.ndarray:
@@ -88,9 +64,19 @@ class SessionEvents(SignalGroup):
     hidden_classes = Signal(object, object)
     colour_channel = Signal(object, object)
     neighbour_k = Signal(object, object)
+    neighbours = Signal(object, object)
+    search = Signal(object, object)
+    matches = Signal(object, object)
+    colour_by = Signal(object, object)
+    selection_mode = Signal(object, object)
+    named_selections = Signal(object, object)
+    point_size = Signal(object, object)
+    point_opacity = Signal(object, object)
+    density_view = Signal(object, object)
     focus_requested = Signal(int)  # not a field: centre the map on this item
 
 
+SELECTION_MODES = ("replace", "add", "intersect", "subtract")
 SETTINGS = ("dataset", "model", "weights", "layer", "layers", "device", "projection", "perplexity", "seed")
 
 
@@ -138,6 +124,15 @@ class Session:
     hidden_classes = _Field(frozenset(), frozenset)  # label codes not drawn
     colour_channel = _Field(None, int)  # colour the map by this channel's strongest activation
     neighbour_k = _Field(12, int)
+    neighbours = _Field([], lambda items: [int(i) for i in items])  # the selection's k nearest, as listed
+    search = _Field("", str)  # the file-name search on display ("" none)
+    matches = _Field(None, lambda ix: np.asarray(ix, np.int64))  # (m,) items matching it; None: no search
+    colour_by = _Field(None)  # analysis.metadata.Colouring; None: by label (a channel wins over both)
+    selection_mode = _Field("replace", str)  # what a click or region does: one of SELECTION_MODES
+    named_selections = _Field({}, dict)  # name -> tuple of item indices (of this run's rows)
+    point_size = _Field(7, int)
+    point_opacity = _Field(0.9, float)
+    density_view = _Field(False, bool)  # draw the density image at any point count
 
     def __init__(self, **settings):
         self.events = SessionEvents()
@@ -199,6 +194,7 @@ class Session:
         codes = {c: i for i, c in enumerate(self.classes)}
         self.label_codes = np.array([codes.get(label, -1) for label in labels], np.int32)
         self._colour_cache = None
+        same_rows = self.run is not None and _paths(self.run) == _paths(run)  # a new layer of the same images
         with self.changes():
             self.run = run
             self.layer = run.layer
@@ -207,6 +203,12 @@ class Session:
             self.selection = []
             self.hidden_classes = frozenset()
             self.colour_channel = None
+            self.neighbours = []
+            if not same_rows:  # kept for a re-embedding of the same images: their indices still hold
+                self.colour_by = None
+                self.named_selections = {}
+                self.search = ""
+                self.matches = None
 
     def set_layout(self, layout: np.ndarray, method: str) -> None:
         """Show 2-D coordinates, (n, 2), made by `method` ("tsne-partial" while t-SNE animates)."""
@@ -215,11 +217,48 @@ class Session:
             self.layout = layout
 
     # --- what the user picked -------------------------------------------------------------------
-    def select(self, indices, *, focus: bool = False) -> None:
-        """Select items; with focus and one item, ask the map to centre on it."""
-        self.selection = indices
+    def select(self, indices, *, focus: bool = False, mode: str = "replace") -> None:
+        """Select items (mode: replace, add, intersect or subtract them from the selection); with focus and
+        one item, ask the map to centre on it."""
+        self.selection = combine_selection(self.selection, indices, mode)
         if focus and len(self.selection) == 1:
             self.events.focus_requested.emit(self.selection[0])
+
+    def save_selection(self, name: str) -> None:
+        name = name.strip()
+        if not name:
+            raise ValueError("A selection needs a name")
+        self.named_selections = {**self.named_selections, name: tuple(self.selection)}
+
+    def recall_selection(self, name: str, mode: str = "replace") -> None:
+        self.select(self.named_selections[name], mode=mode)
+
+    def forget_selection(self, name: str) -> None:
+        self.named_selections = {k: v for k, v in self.named_selections.items() if k != name}
+
+    def set_search(self, query: str, *, regex: bool = False, whole_path: bool = False) -> int:
+        """Search the file names (or relative paths) for `query`; returns the count of matches.
+        A bad regular expression raises metadata.MetadataError and clears the matches."""
+        from .analysis.metadata import search_paths
+
+        query = query.strip()
+        if not query or self.run is None:
+            self.update(search=query, matches=None)
+            return 0
+        try:
+            found = search_paths(_paths(self.run), query, regex=regex, whole_path=whole_path)
+        except ValueError:
+            self.update(search=query, matches=None)
+            raise
+        self.update(search=query, matches=found)
+        return len(found)
+
+    def set_colour_by(self, colouring) -> None:
+        """Colour the map by metadata (an analysis.metadata.Colouring), or by label with None."""
+        with self.changes():
+            if colouring is not None:
+                self.colour_channel = None
+            self.colour_by = colouring
 
     def toggle_class(self, code: int) -> None:
         self.hidden_classes = self.hidden_classes ^ {code}
@@ -229,7 +268,10 @@ class Session:
         computed off the GUI thread; without them they are computed on first use."""
         if channel is not None and codes is not None and self.run is not None:
             self._colour_cache = (self.run, int(channel), np.asarray(codes, np.int64))
-        self.colour_channel = channel
+        with self.changes():
+            if channel is not None:
+                self.colour_by = None
+            self.colour_channel = channel
 
     # --- derived --------------------------------------------------------------------------------
     def colour_scheme(self) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
@@ -240,6 +282,8 @@ class Session:
             if cache is None or cache[0] is not run or cache[1] != channel:
                 cache = self._colour_cache = (run, channel, channel_colour_codes(run, channel))
             return cache[2], ramp()
+        if self.colour_by is not None:
+            return self.colour_by.codes, self.colour_by.table
         k = len(self.classes)
         codes = np.where(self.label_codes < 0, k, self.label_codes).astype(np.int64)
         return codes, [class_colour(c) for c in range(k)] + [UNLABELLED]
@@ -260,3 +304,23 @@ class Session:
             return ""
         label = self.labels[index] or "no label"
         return f"#{index} {self.run.rows[index].path} ({label})"
+
+
+def _paths(run) -> list[str]:
+    return [r.path for r in run.rows]
+
+
+def combine_selection(old, new, mode: str = "replace") -> list[int]:
+    """glue's selection operations: the new region replaces, adds to, intersects or is taken from the
+    old selection (sorted, no repeats, except that replace keeps the order it was given)."""
+    new = [int(i) for i in new]
+    if mode == "replace":
+        return list(dict.fromkeys(new))
+    a, b = set(int(i) for i in old), set(new)
+    if mode == "add":
+        return sorted(a | b)
+    if mode == "intersect":
+        return sorted(a & b)
+    if mode == "subtract":
+        return sorted(a - b)
+    raise ValueError(f"Unknown selection mode {mode!r} (expected {', '.join(SELECTION_MODES)})")

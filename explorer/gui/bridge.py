@@ -26,6 +26,11 @@ class SessionBridge(QObject):
     hidden_classes_changed = Signal()
     colour_changed = Signal()  # colour by class, or by a channel
     neighbour_k_changed = Signal(int)
+    neighbours_changed = Signal()  # the selection's k nearest, as the gallery lists them
+    matches_changed = Signal()  # the file-name search and its matches
+    selection_mode_changed = Signal()
+    named_selections_changed = Signal()
+    map_style_changed = Signal()  # point size, opacity, density view
 
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
@@ -39,6 +44,14 @@ class SessionBridge(QObject):
         events.focus_requested.connect(self._focus)
         events.hidden_classes.connect(self._hidden_classes)
         events.colour_channel.connect(self._colour)
+        events.colour_by.connect(self._colour)
+        events.neighbours.connect(self._neighbours)
+        events.search.connect(self._matches)
+        events.matches.connect(self._matches)
+        events.selection_mode.connect(self._selection_mode)
+        events.named_selections.connect(self._named_selections)
+        for name in ("point_size", "point_opacity", "density_view"):
+            getattr(events, name).connect(self._map_style)
         events.neighbour_k.connect(self._neighbour_k)
 
     # psygnal holds bound methods weakly: the connections end with the bridge
@@ -62,6 +75,21 @@ class SessionBridge(QObject):
 
     def _colour(self, *_):
         self.colour_changed.emit()
+
+    def _neighbours(self, *_):
+        self.neighbours_changed.emit()
+
+    def _selection_mode(self, *_):
+        self.selection_mode_changed.emit()
+
+    def _named_selections(self, *_):
+        self.named_selections_changed.emit()
+
+    def _matches(self, *_):
+        self.matches_changed.emit()
+
+    def _map_style(self, *_):
+        self.map_style_changed.emit()
 
     def _neighbour_k(self, k, *_):
         self.neighbour_k_changed.emit(k)

@@ -185,3 +185,112 @@ def test_the_point_cloud_bounds_hold_whole_dots(qtbot, view):
         # the disc drawn around each centre, in scene pixels, independent of the item's own sums
         assert bounds.left() <= c.x() - r and c.x() + r <= bounds.right()
         assert bounds.top() <= c.y() - r and c.y() + r <= bounds.bottom()
+
+
+# --- search by file name ----------------------------------------------------------------------------------
+@pytest.fixture
+def panels(qtbot, view):
+    from explorer.gui.widgets.map_panel import MapPanel
+
+    panel = MapPanel(view.bridge, view.jobs)
+    qtbot.addWidget(panel)
+    panel.show()
+    return panel
+
+
+def names(run):
+    return [r.path.split("/")[-1] for r in run.rows]
+
+
+def test_search_rings_counts_and_lists_matches_and_a_listed_match_selects_it(qtbot, view, panels):
+    search, s = panels.search, view.session
+    view.autorange()
+    search.query.setText("CAT_3")
+    search.apply()
+    expected = [i for i, n in enumerate(names(s.run)) if "cat_3" in n.lower()]  # independent: a plain loop
+    assert s.matches.tolist() == expected and len(expected) == 3
+    assert search.message.text() == "3 matches"
+    assert [search.list.item(i).text() for i in range(search.list.count())] == [names(s.run)[i] for i in expected]
+    assert sorted(view.shown_matches.tolist()) == expected and len(view.match_rings) == 3
+    item = search.list.item(1)
+    search.list.itemClicked.emit(item)
+    assert s.selection == [expected[1]]
+    (x0, x1), _ = view.vb.viewRange()
+    assert abs((x0 + x1) / 2 - s.layout[expected[1], 0]) < 1e-3 * (x1 - x0)
+    search.select_all.click()
+    assert s.selection == expected
+
+
+def test_a_bad_regex_is_an_inline_message_and_clears_the_rings(qtbot, view, panels):
+    search, s = panels.search, view.session
+    search.query.setText("cat")
+    search.apply()
+    assert len(view.match_rings) == 6
+    search.regex.setChecked(True)
+    search.query.setText("(cat")
+    search.apply()
+    assert "Not a valid regular expression: '(cat'" in search.message.text()
+    assert "b00020" in search.message.styleSheet()
+    assert s.matches is None and len(view.match_rings) == 0 and search.list.count() == 0
+    search.query.setText(r"^(flat|solid)_c")
+    search.apply()
+    expected = [i for i, n in enumerate(names(s.run)) if n.startswith(("flat_c", "solid_c"))]
+    assert s.matches.tolist() == expected and f"{len(expected)} matches" == search.message.text()
+
+
+# --- colour by metadata -------------------------------------------------------------------------------------
+def drawn_colours(view):
+    """{item: rgb} of the points the map draws now."""
+    table = view.points._colours
+    return {int(i): table[c][:3] for i, c in zip(view.shown_index, view.points._codes)}
+
+
+def test_colour_by_a_regex_group_of_the_file_name(qtbot, view, panels):
+    colour, s = panels.colour, view.session
+    colour.by.setCurrentIndex(colour.by.findData("regex"))
+    colour.pattern.setText(r"^([a-z]+)_")
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.apply()
+    designs = [n.split("_")[0] for n in names(s.run)]
+    by_item = drawn_colours(view)
+    assert len(by_item) == len(designs)
+    # one colour per design, different designs different colours (independent of the codes' order)
+    per_design = {d: {by_item[i] for i, x in enumerate(designs) if x == d} for d in DESIGNS}
+    assert all(len(c) == 1 for c in per_design.values())
+    assert len({next(iter(c)) for c in per_design.values()}) == 3
+    assert [colour.legend.item(i).text() for i in range(colour.legend.count())] == ["flat  (8)", "line  (8)",
+                                                                                     "solid  (8)"]
+    # a regex without a group says so, inline, and leaves the colouring as it was
+    colour.pattern.setText("^[a-z]+_")
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.apply()
+    assert "has 0 groups" in colour.message.text() and s.colour_by is not None
+    colour.by.setCurrentIndex(colour.by.findData("label"))  # back to the label
+    assert s.colour_by is None
+    objects = [r.label for r in s.run.rows]
+    by_item = drawn_colours(view)
+    assert all(len({by_item[i] for i, o in enumerate(objects) if o == obj}) == 1 for obj in OBJECTS)
+
+
+def test_colour_by_a_csv_column_and_its_errors(qtbot, view, panels, tmp_path):
+    colour, s = panels.colour, view.session
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,year\ncat/flat_cat_16.png,2001\ncat/line_cat_16.png,2002,extra\n")
+    assert not colour.set_csv(str(bad))
+    assert "bad.csv row 3: 3 fields, the header has 2" in colour.message.text()
+    good = tmp_path / "years.csv"
+    rows = [(p, 2000 + i) for i, p in enumerate(r.path for r in s.run.rows) if i % 4]
+    good.write_text("file;year;team\n" + "".join(f"{s.run.dataset_root}/{p};{y};t{y % 2}\n" for p, y in rows))
+    assert colour.set_csv(str(good))
+    colour.by.setCurrentIndex(colour.by.findData("csv"))
+    assert [colour.column.itemText(i) for i in range(colour.column.count())] == ["year", "team"]
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.apply()
+    c = s.colour_by
+    assert c.numeric and c.missing == 6 and "without a value (grey)" in colour.message.text()
+    by_item = drawn_colours(view)
+    grey = (140, 140, 140)
+    assert [by_item[i] == grey for i in range(len(s.run.rows))] == [i % 4 == 0 for i in range(len(s.run.rows))]
+    first, last = rows[0][0], rows[-1][0]
+    index = {r.path: r.index for r in s.run.rows}
+    assert by_item[index[first]] == c.table[0] and by_item[index[last]] == c.table[31]  # low and high ends

@@ -17,9 +17,10 @@ from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 
 
 class PointCloud(pg.GraphicsObject):
-    def __init__(self, size: int = 7):
+    def __init__(self, size: int = 7, ring: bool = False):
         super().__init__()
         self.size = size
+        self.ring = ring  # draw circles (search matches), not filled dots
         self._xy = np.zeros((0, 2))
         self._codes = np.zeros(0, np.int64)
         self._atlas: QPixmap | None = None
@@ -32,6 +33,13 @@ class PointCloud(pg.GraphicsObject):
         self._colours = list(colours)
         self._atlas = None
         self.update()
+
+    def set_size(self, size: int) -> None:
+        if size != self.size:
+            self.prepareGeometryChange()
+            self.size = int(size)
+            self._atlas = None
+            self.update()
 
     def set_points(self, xy: np.ndarray, codes: np.ndarray) -> None:
         """xy: (n, 2) data coordinates; codes: (n,) index into the colours."""
@@ -77,7 +85,11 @@ class PointCloud(pg.GraphicsObject):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setPen(QPen(QColor(255, 255, 255, 180), 0.8 * dpr))
         for i, rgba in enumerate(self._colours):
-            p.setBrush(QColor(*rgba))
+            if self.ring:
+                p.setPen(QPen(QColor(*rgba), 2.2 * dpr))
+                p.setBrush(Qt.BrushStyle.NoBrush)
+            else:
+                p.setBrush(QColor(*rgba))
             d = self.size * dpr
             p.drawEllipse(QRectF(i * cell + (cell - d) / 2, (cell - d) / 2, d, d))
         p.end()

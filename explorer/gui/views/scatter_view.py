@@ -1,4 +1,9 @@
-"""The feature-space map: points coloured by class, hover, click, box and lasso selection.
+"""The feature-space map: points coloured by class or metadata, hover, click, box and lasso selection.
+
+Rings mark the search's matches (orange) and the selection's neighbours (purple). Clicks and
+regions replace, add to, intersect or subtract from the selection (the map toolbar's mode; Shift
+adds, Ctrl removes, Ctrl+Shift intersects a click; Alt adds a region). Keys: Escape clears the
+selection, arrows pan, + and - zoom.
 
 Level of detail keeps it fluid at a million points: when more than POINT_LIMIT
 points are in view they are drawn as a class-coloured density image at screen
@@ -12,12 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPixmap
-from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QLabel,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, QRectF, Qt, QTimer
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QVBoxLayout, QWidget
 
+from .map_items import HoverCard, SelectViewBox, build_hover_tree, points_in_polygon  # noqa: F401
 from .point_cloud import PointCloud
+from ..widgets.map_toolbar import MapToolbar
 from ..bridge import SessionBridge
 from ..jobs import JobRunner
 from ..thumbnails import ThumbnailCache
@@ -26,95 +32,10 @@ POINT_LIMIT = 60_000  # more in view than this: density image
 DENSITY_SAMPLE = 200_000  # the density image of a bigger map is drawn from a fixed random sample
 THUMB_LIMIT = 250  # fewer in view than this: thumbnails (when enabled)
 HOVER_RADIUS_PX = 8
-
-
-class SelectViewBox(pg.ViewBox):
-    """Drag pans; Shift+drag selects a box; Ctrl+drag draws a lasso."""
-
-    region_selected = Signal(object, bool)  # polygon (m, 2) in data coords, add-to-selection
-
-    def __init__(self):
-        super().__init__(enableMenu=False)
-        self._drag: list[QPointF] = []
-        self._outline = QGraphicsPathItem()
-        self._outline.setPen(pg.mkPen((20, 20, 20), width=1.5, style=Qt.PenStyle.DashLine, cosmetic=True))
-        self._outline.setBrush(QBrush(QColor(30, 120, 220, 40)))
-        self._outline.setZValue(10)
-        self._outline.hide()
-        self.addItem(self._outline, ignoreBounds=True)
-
-    def mouseDragEvent(self, ev, axis=None):
-        mods = ev.modifiers()
-        box = bool(mods & Qt.KeyboardModifier.ShiftModifier)
-        lasso = bool(mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier))
-        if ev.button() != Qt.MouseButton.LeftButton or not (box or lasso):
-            return super().mouseDragEvent(ev, axis)
-        ev.accept()
-        if ev.isStart():
-            self._drag = [self.mapSceneToView(ev.buttonDownScenePos())]
-        pos = self.mapSceneToView(ev.scenePos())
-        if box:
-            a = self._drag[0]
-            self._drag = [a, QPointF(pos.x(), a.y()), pos, QPointF(a.x(), pos.y())]
-        else:
-            self._drag.append(pos)
-        path = QPainterPath(self._drag[0])
-        for p in self._drag[1:]:
-            path.lineTo(p)
-        path.closeSubpath()
-        self._outline.setPath(path)
-        self._outline.show()
-        if ev.isFinish():
-            self._outline.hide()
-            polygon = np.array([[p.x(), p.y()] for p in self._drag])
-            self._drag = []
-            self.region_selected.emit(polygon, bool(mods & Qt.KeyboardModifier.AltModifier))
-
-
-def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(n,) bool, even-odd rule, vectorised over points."""
-    x, y = xy[:, 0], xy[:, 1]
-    inside = np.zeros(len(xy), bool)
-    px, py = polygon[:, 0], polygon[:, 1]
-    j = len(polygon) - 1
-    for i in range(len(polygon)):
-        xi, yi, xj, yj = px[i], py[i], px[j], py[j]
-        crosses = (yi > y) != (yj > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_cross = (xj - xi) * (y - yi) / (yj - yi) + xi
-        inside ^= crosses & (x < x_cross)
-        j = i
-    return inside
-
-
-class HoverCard(QFrame):
-    """The hover tooltip: thumbnail, file name and label, drawn over the plot near the cursor."""
-
-    def __init__(self, parent):
-        super().__init__(parent)
-        self.setObjectName("HoverCard")
-        # opaque: points under a translucent card read as part of it
-        self.setStyleSheet("#HoverCard { background: #ffffff; border: 1px solid #999; }")
-        self.setAutoFillBackground(True)
-        # the pointer is never "on" the card: hovering and clicking go on to the map under it
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        self.text = QLabel()
-        self.text.setStyleSheet("color: #222;")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 6, 6, 6)
-        lay.addWidget(self.image)
-        lay.addWidget(self.text)
-        self.index = -1
-        self.hide()
-
-
-def build_hover_tree(layout: np.ndarray, visible: np.ndarray):
-    """(k-d tree over the visible points or None, (m,) their item indices)."""
-    from scipy.spatial import cKDTree
-
-    index = np.flatnonzero(visible)
-    return (cKDTree(layout[index]) if len(index) else None), index
+MATCH_COLOUR = (255, 120, 0)
+NEIGHBOUR_COLOUR = (150, 30, 200)
+PAN_STEP = 0.1  # of the view per arrow key
+ZOOM_STEP = 0.8  # view scale per + key
 
 
 class ScatterView(QWidget):
@@ -132,19 +53,30 @@ class ScatterView(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.vb.setAspectLocked(True)
+        self.plot.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # keys: Escape, arrows, + and -
+        self.toolbar = MapToolbar(bridge)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.plot)
+        lay.setSpacing(0)
+        lay.addWidget(self.toolbar)
+        lay.addWidget(self.plot, 1)
 
         self.density = pg.ImageItem(axisOrder="row-major")
         self.density.setZValue(0)
-        self.points = PointCloud(size=7)
+        self.points = PointCloud(size=self.session.point_size)
         self.points.setZValue(1)
         self.shown_index = np.zeros(0, np.int64)  # items drawn as points
+        self.match_rings = PointCloud(size=self.session.point_size + 6, ring=True)
+        self.match_rings.set_colours([(*MATCH_COLOUR, 255)])
+        self.match_rings.setZValue(3)
+        self.shown_matches = np.zeros(0, np.int64)
+        self.neighbour_marks = pg.ScatterPlotItem(size=14, pxMode=True, brush=None,
+                                                  pen=pg.mkPen(*NEIGHBOUR_COLOUR, width=2.4))
+        self.neighbour_marks.setZValue(4)
         self.highlight = pg.ScatterPlotItem(size=15, pxMode=True, brush=None, pen=pg.mkPen(20, 20, 20, width=2.2))
         self.highlight.setZValue(5)
-        for item in (self.density, self.points, self.highlight):
-            self.vb.addItem(item)
+        for item in (self.density, self.points, self.match_rings, self.neighbour_marks, self.highlight):
+            self.vb.addItem(item, ignoreBounds=True)
         self._thumb_items: dict[int, QGraphicsPixmapItem] = {}
         self._tree = None
         self._tree_index = np.zeros(0, np.int64)
@@ -166,10 +98,14 @@ class ScatterView(QWidget):
         bridge.hidden_classes_changed.connect(self._on_style_changed)
         bridge.colour_changed.connect(self._on_style_changed)
         bridge.selection_changed.connect(self._update_highlight)
+        bridge.neighbours_changed.connect(self._update_highlight)
+        bridge.matches_changed.connect(self._update_matches)
+        bridge.map_style_changed.connect(self._on_style_changed)
         bridge.focus_requested.connect(self.centre_on)
         self.vb.sigRangeChanged.connect(lambda *_: (self._redraw_timer.start(), self._set_hover(-1)))
         self.vb.sigRangeChangedManually.connect(self._zoomed_by_user)  # wheel and drag, not setRange
         self.plot.viewport().installEventFilter(self)
+        self.plot.installEventFilter(self)  # keys reach the view before pyqtgraph's own (+/- history)
         self.vb.region_selected.connect(self._select_region)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._mouse_clicked)
@@ -202,7 +138,35 @@ class ScatterView(QWidget):
     def eventFilter(self, obj, event):
         if event.type() == QEvent.Type.Leave:  # the pointer left the map: no card for a point it left
             self._set_hover(-1)
+        elif event.type() == QEvent.Type.KeyPress and obj is self.plot:
+            return self.key(event.key(), event.text())
         return False
+
+    def key(self, key, text: str = "") -> bool:
+        """Escape clears the selection, arrows pan, + and - zoom; True when the key was used."""
+        K = Qt.Key
+        if key == K.Key_Escape:
+            self.session.select([])
+            return True
+        steps = {K.Key_Left: (-1, 0), K.Key_Right: (1, 0), K.Key_Up: (0, 1), K.Key_Down: (0, -1)}
+        if key in steps:
+            (x0, x1), (y0, y1) = self.vb.viewRange()
+            dx, dy = steps[key]
+            self._user_zoomed = True
+            self.vb.translateBy(x=dx * PAN_STEP * (x1 - x0), y=dy * PAN_STEP * (y1 - y0))
+            return True
+        if text in ("+", "=") or key in (K.Key_Plus, K.Key_Equal):
+            self.zoom(ZOOM_STEP)
+            return True
+        if text in ("-", "_") or key in (K.Key_Minus, K.Key_Underscore):
+            self.zoom(1 / ZOOM_STEP)
+            return True
+        return False
+
+    def zoom(self, factor: float):
+        """Scale the view about its centre (factor < 1 zooms in)."""
+        self._user_zoomed = True
+        self.vb.scaleBy((factor, factor))
 
     def autorange(self):
         """Fit the whole map (View > Reset zoom): new layouts are fitted again until the user zooms."""
@@ -229,7 +193,8 @@ class ScatterView(QWidget):
             self._sources_for = None
             return
         s = self.session
-        key = (s.run, s.hidden_classes, s.colour_channel, len(layout), int(np.isfinite(layout[:, 0]).sum()))
+        key = (s.run, s.hidden_classes, s.colour_channel, id(s.colour_by), s.point_opacity, len(layout),
+               int(np.isfinite(layout[:, 0]).sum()))
         same = self._sources_for is not None and self._sources_for[0] is key[0] and self._sources_for[1:] == key[1:]
         if not same:
             self._sources_for = key
@@ -239,7 +204,8 @@ class ScatterView(QWidget):
                 vis = np.sort(np.random.default_rng(0).choice(vis, DENSITY_SAMPLE, replace=False))
             self._sample = vis
             self._codes, table = s.colour_scheme()
-            self.points.set_colours([(*rgb, 230) for rgb in table])
+            alpha = int(round(255 * min(1.0, max(0.05, s.point_opacity))))
+            self.points.set_colours([(*rgb, alpha) for rgb in table])
             colours = np.array(table, np.float32)
             self._dens_rgb = colours[self._codes[vis]].T.copy()  # (3, m)
             self._dens_weight = int(self._visible.sum()) / max(len(vis), 1)
@@ -266,7 +232,9 @@ class ScatterView(QWidget):
         estimate = int(sample_in.sum()) * self._dens_weight
         inview = self.visible_in_view() if estimate <= 2 * POINT_LIMIT else None
         n = int(inview.sum()) if inview is not None else int(estimate)
-        if inview is not None and n <= POINT_LIMIT:
+        self.points.set_size(self.session.point_size)
+        self.match_rings.set_size(self.session.point_size + 6)
+        if inview is not None and n <= POINT_LIMIT and not self.session.density_view:
             idx = np.flatnonzero(inview)
             self.points.set_points(layout[idx], self._codes[idx])
             self.shown_index = idx
@@ -281,6 +249,22 @@ class ScatterView(QWidget):
             self._draw_thumbs(np.flatnonzero(inview))
         else:
             self._clear_thumbs()
+        self._update_matches()
+
+    def _update_matches(self):
+        """Ring the search's visible matches (the ones in view, at most POINT_LIMIT of them)."""
+        layout, matches = self.session.layout, self.session.matches
+        if layout is None or matches is None or not len(matches) or not len(self._visible):
+            self.match_rings.clear()
+            self.shown_matches = np.zeros(0, np.int64)
+            return
+        m = matches[matches < len(layout)]
+        m = m[self._visible[m]]
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        x, y = layout[m, 0], layout[m, 1]
+        m = m[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)][:POINT_LIMIT]
+        self.shown_matches = m
+        self.match_rings.set_points(layout[m], np.zeros(len(m), np.int64))
 
     def _draw_density(self, sample_in: np.ndarray):
         """Each screen cell coloured by the mean class colour of its points, alpha by log count."""
@@ -345,6 +329,12 @@ class ScatterView(QWidget):
 
     def _update_highlight(self):
         layout = self.session.layout
+        near = [i for i in self.session.neighbours if layout is not None and i < len(layout)]
+        near = [i for i in near if np.isfinite(layout[i, 0])]
+        if near:
+            self.neighbour_marks.setData(x=layout[near, 0], y=layout[near, 1])
+        else:
+            self.neighbour_marks.clear()
         sel = [i for i in self.session.selection if layout is not None and i < len(layout)]
         if not sel:
             self.highlight.clear()
@@ -453,9 +443,11 @@ class ScatterView(QWidget):
             return
         p = self.vb.mapSceneToView(ev.scenePos())
         index = self.nearest(p.x(), p.y())
+        mods = ev.modifiers()
+        mode = click_mode(mods, self.session.selection_mode)
         if index >= 0:
-            self.session.select([index])
-        elif not ev.modifiers():
+            self.session.select([index], mode=mode)
+        elif mode == "replace" and not mods:
             self.session.select([])
 
     def _select_region(self, polygon: np.ndarray, add: bool):
@@ -468,8 +460,21 @@ class ScatterView(QWidget):
             cand = np.flatnonzero(mask & (layout[:, 0] >= lo[0]) & (layout[:, 0] <= hi[0])
                                   & (layout[:, 1] >= lo[1]) & (layout[:, 1] <= hi[1]))
         chosen = cand[points_in_polygon(layout[cand], polygon)]
-        selection = sorted(set(self.session.selection) | set(chosen.tolist())) if add else chosen.tolist()
-        self.session.select(selection)
+        self.session.select(chosen.tolist(), mode="add" if add else self.session.selection_mode)
 
     def export_png(self, path: str) -> bool:
         return self.plot.grab().save(path)
+
+
+def click_mode(mods, default: str) -> str:
+    """What a click does: Shift adds, Ctrl (Cmd) removes, both intersect; otherwise the toolbar's mode."""
+    shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+    ctrl = bool(mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier))
+    alt = bool(mods & Qt.KeyboardModifier.AltModifier)
+    if shift and ctrl:
+        return "intersect"
+    if shift or alt:
+        return "add"
+    if ctrl:
+        return "subtract"
+    return default
