@@ -92,7 +92,7 @@ def test_export_projector_and_csv(capsys, photo_folder, tmp_path):
     assert meta[0] == "index\tlabel\tpath" and len(meta) == 9 and meta[1].split("\t")[2] == run.rows[0].path
     rows = (tmp_path / "s.csv").read_text().splitlines()
     layout = np.load(run_dir / "projection-pca.npy")
-    assert rows[0] == "index,path,label,x,y" and len(rows) == 9
+    assert rows[0] == "index,path,label,x,y,map,run" and len(rows) == 9 and ",PCA (seed 0)," in rows[1]
     x = float(rows[3].split(",")[3])
     assert abs(x - layout[2, 0]) < 1e-4 * max(1.0, abs(layout[2, 0]))
 

@@ -38,7 +38,7 @@ def export_csv(capsys, run, path):
     assert main(["export", str(run.path), "--csv", str(path)]) == 0
     out, err = capsys.readouterr()
     rows = read_csv(path)
-    assert rows[0] == ["index", "path", "label", "x", "y"] and len(rows) == len(run) + 1
+    assert rows[0] == ["index", "path", "label", "x", "y", "map", "run"] and len(rows) == len(run) + 1
     return rows[1:], out, err
 
 
@@ -161,7 +161,7 @@ def test_selection_csv_never_starts_a_formula(hostile_run, tmp_path):
                 assert cell == "'" + name
             else:
                 assert cell == name
-        assert int(row[0]) == original.index and row[3:] == ["-1.5", "-1.5"]
+        assert int(row[0]) == original.index and row[3:5] == ["-1.5", "-1.5"]
     cells = [c for r in rows for c in r[1:3]]
     assert not any(c[:1] in ("=", "+", "-", "@", "\t", "\r") for c in cells)
     assert "'=1+2" in cells and "'@sum(A1)" in cells and "'-minus" in cells and "a\tb" in cells
@@ -175,3 +175,48 @@ def test_a_name_that_is_not_utf8_is_exported_readably(tmp_path):
     selection_csv(run, range(3), None, tmp_path / "sel.csv")
     cells = [r[1] for r in read_csv(tmp_path / "sel.csv")[1:]]  # valid UTF-8: a spreadsheet opens it
     assert cells == ["ok.png", "not utf-8 \\udcff\\udcfe", "'=x"]
+
+
+def test_projector_export_has_a_sprite_and_config_so_thumbnails_show(tmp_path):
+    """Issue 10: the TensorBoard export showed no images; now sprite.png (row-major cells, in metadata.tsv's
+    row order) and projector_config.pbtxt naming it."""
+    from PIL import Image
+
+    from explorer.core.run.export import SPRITE_MAX, sprite_layout
+
+    n = 10
+    rng = np.random.default_rng(1)
+    colours = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(n)]
+    labels = ["ab"[i % 2] for i in range(n)]
+    paths = [f"{labels[i]}/{i}.png" for i in range(n)]
+    for i, (path, colour) in enumerate(zip(paths, colours)):
+        (tmp_path / "images" / labels[i]).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 20) if i % 3 else (30, 30), colour).save(tmp_path / "images" / path)
+    run = make_run(tmp_path / "run", blobs(n), labels=labels, paths=paths, done=[i for i in range(n) if i != 4])
+    (tmp_path / "images" / paths[7]).unlink()  # gone since it was embedded: a grey cell, same place
+
+    out = tmp_path / "tb"
+    projector_tsv(run, out)
+    rows = [i for i in range(n) if i != 4]  # the embedded rows, as in tensors.tsv and metadata.tsv
+    sprite = np.asarray(Image.open(out / "sprite.png").convert("RGB"))
+    columns, side = 3, 64  # 9 rows: a 3 x 3 grid of 64 px cells
+    assert sprite.shape == (3 * side, columns * side, 3)
+    for k, i in enumerate(rows):
+        centre = sprite[(k // columns) * side + side // 2, (k % columns) * side + side // 2]
+        expected = (200, 200, 200) if i == 7 else colours[i]
+        assert np.abs(centre.astype(int) - expected).max() <= 2, (k, i, centre, expected)
+    config = (out / "projector_config.pbtxt").read_text()
+    assert re.search(r'tensor_path: "tensors.tsv"', config) and re.search(r'metadata_path: "metadata.tsv"', config)
+    assert re.search(r'sprite \{\s*image_path: "sprite.png"\s*single_image_dim: 64\s*single_image_dim: 64\s*\}',
+                     config)
+    for count in (1, 2, 5000, 20_000, 1_000_000):  # never bigger than the projector reads
+        cols, cell = sprite_layout(count)
+        assert cols * cols >= count and cols * cell <= SPRITE_MAX and cell >= 1
+
+
+def test_the_csv_names_the_run_and_the_map(tmp_path, capsys):
+    run = make_run(tmp_path / "run", blobs(20))
+    run_to_end(project_run(run, "tsne", perplexity=5, seed=3))
+    rows, out, _ = export_csv(capsys, run, tmp_path / "a.csv")
+    assert {r[5] for r in rows} == {"t-SNE (perplexity 5, seed 3)"}
+    assert {r[6] for r in rows} == {f"synthetic / blob (run {run.path.name})"}
