@@ -68,6 +68,14 @@ def perplexity(text: str) -> float:
     return value
 
 
+def measure(text: str) -> str:
+    """auto, max or mean: what ranks a channel's top images (see core/analysis/measures.py)."""
+    value = text.strip().lower()
+    if value not in ("auto", "max", "mean"):
+        raise argparse.ArgumentTypeError(f"must be auto, max or mean (got {text!r})")
+    return value
+
+
 def device(text: str) -> str:
     if not DEVICE.match(text.strip()):
         raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps (got {text!r})")
@@ -83,10 +91,12 @@ def model_options(sp, with_layer: bool = True, several_layers: bool = False) -> 
                     help="input size in pixels (default: the model's)")
     if with_layer and several_layers:
         sp.add_argument("--layer", action="append", default=None,
-                        help="layer name (default: last spatial layer); repeat it, or separate names with "
-                             "commas, to fill several layers in one pass (the first is the run's main layer)")
+                        help="layer name or block name (its output, e.g. layer3; default: last spatial layer); "
+                             "repeat it, or separate names with commas, to fill several layers in one pass (the "
+                             "first is the run's main layer)")
     elif with_layer:
-        sp.add_argument("--layer", default=None, help="layer name (default: last spatial layer)")
+        sp.add_argument("--layer", default=None, help="layer name or block name (its output, e.g. layer3; "
+                        "default: last spatial layer)")
 
 
 def embed_options(sp) -> None:

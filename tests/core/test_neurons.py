@@ -12,7 +12,7 @@ from explorer.core.engine.embedding import embed_dataset
 from explorer.core.errors import ExplorerError
 from explorer.core.model.kernels import kernel_grid, kernel_tiles
 from explorer.core.model.zoo import load_model
-from explorer.core.analysis.patches import channel_stats, crop_patch, top_channels, top_patches
+from explorer.core.analysis.patches import channel_patches, channel_stats, crop_patch, top_channels, top_patches
 from explorer.core.progress import run_to_end
 
 
@@ -132,3 +132,96 @@ def test_channel_statistics(resnet_run):
     mean = np.asarray(resnet_run.features[2], np.float64)
     expected = sorted(range(len(row)), key=lambda c: (-row[c], -mean[c], c))[:5]
     assert [c for c, _ in top] == expected
+
+
+# --- a measure that does not saturate (issue 10, "Neurons that can be read") --------------------------
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """60 digits of the demo through the bundled EfficientNet-Lite0 at its default layer (bn2, ReLU6)."""
+    dataset = open_dataset("demo:digits")
+    dataset.items = dataset.items[:60]
+    model = load_model("efficientnet_lite0")
+    out = tmp_path_factory.mktemp("demo") / "run"
+    run = run_to_end(embed_dataset(dataset, model, None, out=out, batch_size=30, workers=0)).run
+    # independently: the model's own bn2 module (BatchNorm + ReLU6) through a forward hook, in numpy
+    captured = []
+    handle = model.module.bn2.register_forward_hook(lambda _m, _i, out: captured.append(out.numpy()))
+    with torch.no_grad():
+        model.module(torch.stack([model.preprocess(dataset.load(i)[0]) for i in range(len(dataset.items))]))
+    handle.remove()
+    return run, captured[0]  # (60, 1280, 7, 7)
+
+
+def test_default_layer_of_the_demo_ranks_by_a_measure_that_does_not_tie(demo_run):
+    from explorer.core.analysis.measures import activation_cap, channel_summary, channel_values, resolve_measure
+
+    run, maps = demo_run
+    assert run.layer == "bn2"
+    maxima, means = maps.max((2, 3)), maps.mean((2, 3))
+    # the stored measures are the numpy ones (float16 storage, folded batch norms)
+    np.testing.assert_allclose(np.stack([channel_values(run, c, "mean") for c in range(1280)], 1), means,
+                               rtol=1e-2, atol=2e-2)
+    np.testing.assert_allclose(np.stack([channel_values(run, c, "max") for c in range(1280)], 1), maxima,
+                               rtol=1e-2, atol=2e-2)
+    # ReLU6 saturates: many channels reach 6 in most images, so the maximum cannot rank them
+    assert activation_cap(run) == 6.0 and resolve_measure(run, "auto") == "mean"
+    summary = channel_summary(run)
+    np.testing.assert_allclose(summary.at_cap, (maxima >= 6.0 - 1e-4).mean(0), atol=2 / 60)
+    assert summary.saturated.sum() >= 10
+    tied = [c for c in range(1280) if (maxima[:, c] >= 6.0 - 1e-4).sum() >= 9]
+    assert len(tied) >= 50  # channels whose top 9 all read 6.00 by the maximum
+    for c in tied[:: max(1, len(tied) // 20)]:
+        by_max = channel_patches(run, c, 9, "max").ranked
+        assert len({p.activation for p in by_max}) == 1  # the bug: all ties
+        found = channel_patches(run, c, 9)  # the default measure
+        values = [p.activation for p in found.ranked]
+        assert found.measure == "mean" and len(set(values)) > 1 and values == sorted(values, reverse=True)
+        expected = np.argsort(-means[:, c], kind="stable")[:9]  # numpy's ranking, up to float16 near-ties
+        for p, i in zip(found.ranked, expected):
+            assert p.index == i or abs(means[p.index, c] - means[i, c]) < 2e-2
+    # the strongest channels of an image read more than one value
+    for index in (0, 17, 42):
+        strongest = top_channels(run, index, 10)
+        assert len({v for _, v in strongest}) > 1
+        assert [c for c, _ in strongest][:3] == [int(c) for c in np.argsort(-means[index])[:3]] or \
+            np.ptp([means[index, c] for c, _ in strongest[:3]]) < 5e-2
+
+
+def test_measures_on_runs_without_a_cap_and_old_runs(resnet_run):
+    from pathlib import Path
+
+    from explorer.core.analysis.measures import activation_cap, check_measure, resolve_measure
+    from explorer.core.run.store import load_run
+
+    assert activation_cap(resnet_run) is None and resolve_measure(resnet_run) == "max"
+    by_mean = channel_patches(resnet_run, 7, 4, "mean")
+    column = np.asarray(resnet_run.features[:, 7], np.float32)
+    assert by_mean.measure == "mean" and [p.index for p in by_mean.ranked] == list(np.argsort(-column)[:4])
+    with pytest.raises(ExplorerError, match="Unknown measure 'median'; choose auto, max"):
+        check_measure("median")
+    # a run of the first release (no measure recorded anywhere) ranks as before
+    old = load_run(Path(__file__).parents[1] / "fixtures" / "run_v1")
+    found = channel_patches(old, 0, 3)
+    top = np.sort(np.asarray(old.channel_max[:, 0], np.float32)[old.done_mask])[::-1][:3]
+    assert found.measure == "max" and [p.activation for p in found.ranked] == list(top)
+
+
+def test_patches_cli_says_which_measure(demo_run, capsys, tmp_path):
+    import json
+
+    from explorer.cli.main import main
+
+    run, maps = demo_run
+    channel = int(np.argmax((maps.max((2, 3)) >= 6.0 - 1e-4).sum(0)))  # the most saturated channel
+    assert main(["patches", str(run.path), "--channel", str(channel), "-k", "3", "--out", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    assert "ranked by the spatial mean (mean over the map)" in out and "saturate at 6" in out
+    assert "(saturated)" in out
+    assert main(["patches", str(run.path), "--channel", str(channel), "-k", "3", "--out", str(tmp_path / "q"),
+                 "--measure", "max", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [p["activation"] for p in json.loads(out)] == [6.0, 6.0, 6.0]
+    assert "'activation' is the max" in err
+    assert main(["patches", str(run.path), "--channel", "0", "--out", str(tmp_path / "r"), "--measure", "median"]) == 2
+    assert "--measure: must be auto, max or mean (got 'median')" in capsys.readouterr().err

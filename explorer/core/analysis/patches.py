@@ -1,9 +1,10 @@
 """Maximally activating patches, read from a run's stored per-channel maxima.
 
-For a channel c, the images with the largest spatial maximum of c are the top
-images; the unit that fired is stored too (channel_argmax), and its receptive field,
-mapped back through the preprocessing, is the patch in the original image. No
-network is run: a channel's patches for 100k images cost one column read.
+For a channel c, the images where c fires most are the top images, by a measure (measures.py): the
+spatial maximum, or the mean over the map where the maxima saturate (ReLU6: every top image would
+read 6.00). The unit that fired most is stored too (channel_argmax), and its receptive field, mapped
+back through the preprocessing, is the patch in the original image. No network is run: a channel's
+patches for 100k images cost one column read.
 
 The images themselves are read again to crop them; one that was deleted, moved or damaged since
 the embedding does not stop the others: `channel_patches` names it (a `MissingPatch`, with the
@@ -21,6 +22,7 @@ from PIL import Image
 from ..errors import DecodeError, ExplorerError
 from ..run.images import load_item
 from ..run.store import Run
+from .measures import ARRAYS, resolve_measure
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class ChannelPatches:
 
     channel: int
     ranked: list  # list[Patch | MissingPatch]
+    measure: str = "max"  # what `activation` is: "max" (strongest unit) or "mean" (mean over the map)
 
     @property
     def patches(self) -> list[Patch]:
@@ -97,21 +100,33 @@ def patch_box(run: Run, index: int, unit: tuple[int, int]) -> tuple[int, int, in
     return run.preprocess.input_to_original(unit_box_in_input(run, unit), original_size(run, index))
 
 
-def channel_patches(run: Run, channel: int, k: int = 9) -> ChannelPatches:
+def _ranked(run: Run, column, measure: str, k: int, rows: np.ndarray | None = None):
+    """(order, values): the k best of `column(name)` values by `measure`, ties broken by the other
+    measure, then by position; rows outside `rows` (default: every embedded row) never rank."""
+    other = "mean" if measure == "max" else "max"
+    values = np.asarray(column(ARRAYS[measure]), np.float32).copy()
+    second = np.asarray(column(ARRAYS[other]), np.float32)
+    if rows is not None:
+        values[~rows] = -np.inf
+    order = np.lexsort((np.arange(len(values)), -second, -values))[:k]
+    return order, values
+
+
+def channel_patches(run: Run, channel: int, k: int = 9, measure: str | None = "auto", *,
+                    cap: float | None | bool = False) -> ChannelPatches:
     """The k images where `channel` fires most, best first, each with the patch that fired, or, for an
     image that cannot be read now, a MissingPatch saying why.
 
-    Ranked by the channel's spatial maximum, then by its spatial mean (saturated ties).
+    `measure`: "max" ranks by the channel's spatial maximum, "mean" by its mean over the map, "auto"
+    by the mean where the layer's maxima saturate (measures.resolve_measure; `cap` as known to the
+    caller, False: found here). Ties are broken by the other measure. `activation` is the measure's value.
     """
     _check_channel(run, channel)
-    values = np.asarray(run.channel_max[:, channel], np.float32).copy()
-    values[~run.done_mask] = -np.inf
+    measure = resolve_measure(run, measure, cap)
     k = min(k, int(run.done_mask.sum()))
     if k <= 0:
-        return ChannelPatches(channel, [])
-    # ties (saturating activations such as ReLU6) are broken by the channel's mean over the map
-    means = np.asarray(run.features[:, channel], np.float32)
-    top = np.lexsort((np.arange(len(values)), -means, -values))[:k]
+        return ChannelPatches(channel, [], measure)
+    top, values = _ranked(run, lambda name: run.array(name)[:, channel], measure, k, run.done_mask)
     shape = run.layer_shape()
     width = shape[2] if len(shape) == 3 else 1
     folder = run.source.kind == "folder"
@@ -131,16 +146,16 @@ def channel_patches(run: Run, channel: int, k: int = 9) -> ChannelPatches:
             out.append(MissingPatch(i, row.path, row.label, float(values[i]), exc.reason))
             continue
         out.append(Patch(i, row.path, row.label, float(values[i]), (y, x), box))
-    return ChannelPatches(channel, out)
+    return ChannelPatches(channel, out, measure)
 
 
-def top_patches(run: Run, channel: int, k: int = 9) -> list[Patch]:
-    """The patches of the k images where `channel` fires most, best first.
+def top_patches(run: Run, channel: int, k: int = 9, measure: str | None = "auto") -> list[Patch]:
+    """The patches of the k images where `channel` fires most (by `measure`), best first.
 
     An image that cannot be read now is left out (so fewer than k may come back);
     `channel_patches` names those.
     """
-    return channel_patches(run, channel, k).patches
+    return channel_patches(run, channel, k, measure).patches
 
 
 def crop_patch(run: Run, patch: Patch) -> Image.Image:
@@ -167,9 +182,10 @@ def channel_stats(run: Run) -> tuple[np.ndarray, np.ndarray]:
     return (means / len(rows)).astype(np.float32), maxima.astype(np.float32)
 
 
-def top_channels(run: Run, index: int, n: int = 10) -> list[tuple[int, float]]:
-    """The channels that fire most in image `index`: [(channel, spatial max)], strongest first."""
-    values = np.asarray(run.channel_max[index], np.float32)
-    means = np.asarray(run.features[index], np.float32)
-    order = np.lexsort((np.arange(len(values)), -means, -values))[:n]
+def top_channels(run: Run, index: int, n: int = 10, measure: str | None = "auto", *,
+                 cap: float | None | bool = False) -> list[tuple[int, float]]:
+    """The channels that fire most in image `index`: [(channel, value by `measure`)], strongest first
+    (see channel_patches for `measure` and `cap`); ties broken by the other measure."""
+    measure = resolve_measure(run, measure, cap)
+    order, values = _ranked(run, lambda name: run.array(name)[index], measure, n)
     return [(int(c), float(values[c])) for c in order]
