@@ -294,3 +294,187 @@ def test_colour_by_a_csv_column_and_its_errors(qtbot, view, panels, tmp_path):
     first, last = rows[0][0], rows[-1][0]
     index = {r.path: r.index for r in s.run.rows}
     assert by_item[index[first]] == c.table[0] and by_item[index[last]] == c.table[31]  # low and high ends
+
+
+# --- neighbours: on the map, named, exported, opened, and the file actions ---------------------------------
+@pytest.fixture
+def gallery(qtbot, view):
+    from explorer.gui.thumbnails import ThumbnailCache
+    from explorer.gui.views.gallery_view import GalleryView
+
+    g = GalleryView(view.bridge, view.thumbs, ThumbnailCache(320), view.jobs)
+    qtbot.addWidget(g)
+    g.resize(420, 600)
+    g.show()
+    g._run_changed()  # the run arrived before the gallery did
+    return g
+
+
+def brute_force_cosine(features, i, k):
+    f = features / np.linalg.norm(features, axis=1, keepdims=True)
+    d = 1 - f @ f[i]
+    order = [j for j in np.argsort(d, kind="stable") if j != i]
+    return order[:k]
+
+
+def select_and_wait(qtbot, gallery, index):
+    with qtbot.waitSignal(gallery.neighbours_shown, timeout=20_000):
+        gallery.session.select([index])
+        if gallery._index is not None:
+            gallery.refresh()
+
+
+def test_neighbours_are_ringed_named_and_exported(qtbot, view, gallery, tmp_path):
+    import csv
+
+    s = view.session
+    gallery.k_spin.setValue(5)
+    select_and_wait(qtbot, gallery, 7)
+    expected = brute_force_cosine(s.run.features, 7, 5)
+    assert s.neighbours == expected
+    xs = sorted(view.neighbour_marks.getData()[0].tolist())
+    assert np.allclose(xs, sorted(s.layout[expected, 0].tolist()))
+    captions = [gallery.list.item(i).text() for i in range(gallery.list.count())]
+    assert [c.split("\n")[0] for c in captions] == [s.run.rows[j].path.split("/")[-1] for j in expected]
+    out = tmp_path / "neighbours.csv"
+    with qtbot.waitSignal(view.jobs.io.idle, timeout=10_000):
+        gallery.export_neighbours(str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["index"]) for r in rows] == expected
+    assert [r["path"] for r in rows] == [s.run.rows[j].path for j in expected]
+    assert rows[0]["rank"] == "1" and rows[0]["query_path"] == s.run.rows[7].path and rows[0]["metric"] == "cosine"
+    s.select([])  # no single selection: no neighbours ringed
+    assert s.neighbours == [] and len(view.neighbour_marks.getData()[0]) == 0
+
+
+def test_enter_selects_a_neighbour_and_a_double_click_opens_it_large(qtbot, view, gallery, monkeypatch):
+    from explorer.gui.views import gallery_view
+
+    s = view.session
+    select_and_wait(qtbot, gallery, 2)
+    item = gallery.list.item(1)
+    target = item.data(Qt.ItemDataRole.UserRole)
+    gallery.list.setFocus()
+    gallery.list.setCurrentItem(item)
+    QTest.keyClick(gallery.list, Qt.Key.Key_Return)
+    assert s.selection == [target]
+    opened = []
+    monkeypatch.setattr(gallery_view, "open_large", lambda parent, jobs, run, index: opened.append(index))
+    qtbot.waitUntil(lambda: gallery.list.count() > 0, timeout=20_000)
+    first = gallery.list.item(0)
+    pos = gallery.list.visualItemRect(first).center()
+    QTest.mouseDClick(gallery.list.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert opened == [first.data(Qt.ItemDataRole.UserRole)]
+    QTest.mouseDClick(gallery.preview, Qt.MouseButton.LeftButton)  # the preview: the selected image
+    assert opened[-1] == s.selection[0]
+
+
+def test_the_file_menu_copies_the_path_and_opens_the_folder(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+    from explorer.gui.widgets.image_viewer import file_menu
+
+    (tmp_path / "cat").mkdir()
+    run = FakeRun(["cat/flat_cat_16.png", "cat/line_cat_16.png"], ["cat", "cat"], root=str(tmp_path))
+    urls = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: urls.append(url) or True))
+    menu = file_menu(None, run, 1)
+    copy, folder = menu.actions()
+    copy.trigger()
+    assert QGuiApplication.clipboard().text() == str(tmp_path / "cat" / "line_cat_16.png")
+    folder.trigger()
+    assert [u.toLocalFile() for u in urls] == [str(tmp_path / "cat")]
+    demo = FakeRun(["3/digit-0003.png"], ["3"], root="demo:digits")
+    demo_menu = file_menu(None, demo, 0)
+    assert not demo_menu.actions()[1].isEnabled()  # no folder to open for generated images
+
+
+# --- selection operations, named selections ----------------------------------------------------------------
+def click(qtbot, view, index, mods=Qt.KeyboardModifier.NoModifier):
+    qtbot.wait(40)
+    QTest.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, mods, pixel_of(view, index))
+
+
+def test_clicks_and_regions_replace_add_intersect_and_subtract(qtbot, view):
+    s = view.session
+    view.autorange()
+    K = Qt.KeyboardModifier
+    click(qtbot, view, 1)
+    assert s.selection == [1]
+    click(qtbot, view, 4, K.ShiftModifier)
+    assert s.selection == [1, 4]
+    click(qtbot, view, 1, K.ControlModifier)
+    assert s.selection == [4]
+    click(qtbot, view, 4, K.ControlModifier | K.ShiftModifier)
+    assert s.selection == [4]
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    left = np.array([[x0, y0], [(x0 + x1) / 2, y0], [(x0 + x1) / 2, y1], [x0, y1]])
+    in_left = set(np.flatnonzero(s.layout[:, 0] <= (x0 + x1) / 2).tolist())  # independent: a comparison
+    everything = set(range(len(s.layout)))
+    view.toolbar.mode_buttons["subtract"].click()
+    assert s.selection_mode == "subtract"
+    s.select(sorted(everything))
+    view.vb.region_selected.emit(left, False)
+    assert s.selection == sorted(everything - in_left)
+    view.toolbar.mode_buttons["intersect"].click()
+    s.select([0, 1, 2, 3])
+    view.vb.region_selected.emit(left, False)
+    assert s.selection == sorted({0, 1, 2, 3} & in_left)
+    view.toolbar.mode_buttons["add"].click()
+    s.select([])
+    view.vb.region_selected.emit(left, False)
+    assert s.selection == sorted(in_left)
+    s.selection_mode = "replace"  # set elsewhere (a session file): the bar follows
+    assert view.toolbar.mode_buttons["replace"].isChecked()
+
+
+def test_named_selections_are_kept_and_combine(qtbot, view, panels):
+    s, named = view.session, panels.selections
+    s.select([1, 2, 3])
+    named.name.setText("first")
+    named.save.click()
+    s.select([3, 4])
+    named.save_current()  # no name: a numbered one
+    assert s.named_selections == {"first": (1, 2, 3), "selection 2": (3, 4)}
+    assert [named.list.item(i).text() for i in range(2)] == ["first  (3)", "selection 2  (2)"]
+    s.selection_mode = "intersect"
+    named.list.setCurrentRow(0)
+    named.recall_current()
+    assert s.selection == [3]
+    named.delete_current()
+    assert list(s.named_selections) == ["selection 2"]
+
+
+# --- point size, opacity, the density view; keys ------------------------------------------------------------
+def test_point_size_opacity_and_density_at_any_count(qtbot, view):
+    s, bar = view.session, view.toolbar
+    bar.size.setValue(12)
+    assert s.point_size == 12 and view.points.size == 12
+    bar.opacity.setValue(40)
+    assert s.point_opacity == 0.4 and {c[3] for c in view.points._colours} == {102}
+    assert view.mode == "points"
+    bar.density.setChecked(True)
+    assert s.density_view and view.mode == "density" and view.density.isVisible() and len(view.points) == 0
+    bar.density.setChecked(False)
+    assert view.mode == "points" and len(view.points) == len(s.layout)
+
+
+def test_keys_escape_clears_arrows_pan_plus_minus_zoom(qtbot, view):
+    s = view.session
+    view.plot.setFocus()
+    s.select([1, 2])
+    QTest.keyClick(view.plot, Qt.Key.Key_Escape)
+    assert s.selection == []
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    QTest.keyClick(view.plot, Qt.Key.Key_Right)
+    (a0, a1), (b0, b1) = view.vb.viewRange()
+    assert np.isclose(a0 - x0, 0.1 * (x1 - x0)) and np.isclose(b0, y0)
+    QTest.keyClick(view.plot, Qt.Key.Key_Up)
+    assert np.isclose(view.vb.viewRange()[1][0] - y0, 0.1 * (y1 - y0))
+    width = np.diff(view.vb.viewRange()[0])[0]
+    QTest.keyClick(view.plot, Qt.Key.Key_Plus)
+    assert np.isclose(np.diff(view.vb.viewRange()[0])[0], 0.8 * width)
+    QTest.keyClick(view.plot, Qt.Key.Key_Minus)
+    assert np.isclose(np.diff(view.vb.viewRange()[0])[0], width)
+    s.set_layout(s.layout * 2, "tsne")  # the user moved the view: a new layout leaves it
+    assert np.isclose(np.diff(view.vb.viewRange()[0])[0], width)

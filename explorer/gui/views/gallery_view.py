@@ -1,5 +1,9 @@
 """The gallery: the selected image, its nearest neighbours in feature space, or a multi-selection.
 
+The neighbours are ringed on the map (session.neighbours) and captioned with their file names;
+Export writes them as CSV. Click or Enter selects a listed image, a double-click (on the list or
+the preview) opens it large, a right-click copies its path or opens its folder.
+
 Neighbours come from core.neighbours over the full feature vectors, never from the
 2-D map. The index is built once per run, and every query runs, in the analysis lane
 (a query scans all features: milliseconds at 10k images, far more at a million).
@@ -9,15 +13,16 @@ from __future__ import annotations
 
 from collections import Counter
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPixmap
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidgetItem, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPixmap
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QPushButton,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from ...core.analysis.neighbours import NeighbourIndex
 from ..bridge import SessionBridge
 from ..jobs import JobRunner
 from ..thumbnails import ThumbnailCache, thumbnail_grid
+from ..widgets.image_viewer import file_menu, open_large
 
 THUMB = 96
 
@@ -43,16 +48,24 @@ class GalleryView(QWidget):
         self.title = QLabel(wordWrap=True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.k_spin = QSpinBox(minimum=1, maximum=200, value=session.neighbour_k)
-        self.metric = QComboBox()
-        self.metric.addItems(["cosine", "euclidean"])
+        self.metric_combo = QComboBox()
+        self.metric_combo.addItems(["cosine", "euclidean"])
         self.caption = QLabel()
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Write the neighbour list as CSV (rank, path, label, distance)")
+        self.export_button.setEnabled(False)
         self.list = thumbnail_grid(THUMB)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.preview.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self._last_clicked: int | None = None  # a double-click's first click may have refilled the list
+        self.viewers: list = []
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Neighbours"))
         row.addWidget(self.k_spin)
-        row.addWidget(self.metric)
+        row.addWidget(self.metric_combo)
         row.addStretch(1)
+        row.addWidget(self.export_button)
         lay = QVBoxLayout(self)
         lay.addWidget(self.preview)
         lay.addWidget(self.title)
@@ -63,8 +76,14 @@ class GalleryView(QWidget):
         bridge.run_changed.connect(self._run_changed)
         bridge.selection_changed.connect(self.refresh)
         self.k_spin.valueChanged.connect(self._k_changed)
-        self.metric.currentTextChanged.connect(lambda _: self._run_changed())
+        self.metric_combo.currentTextChanged.connect(lambda _: self._run_changed())
         self.list.itemClicked.connect(self._clicked)
+        self.list.itemActivated.connect(self._clicked)  # Enter on a neighbour selects it
+        self.list.viewport().installEventFilter(self)
+        self.preview.installEventFilter(self)
+        self.list.customContextMenuRequested.connect(self._list_menu)
+        self.preview.customContextMenuRequested.connect(self._preview_menu)
+        self.export_button.clicked.connect(self.choose_export)
         thumbs.loaded.connect(self._thumb_loaded)
         previews.loaded.connect(self._preview_loaded)
         self.refresh()
@@ -80,9 +99,9 @@ class GalleryView(QWidget):
 
     def _build_index(self):
         run = self.session.run
-        key = (str(run.path), self.metric.currentText())
+        key = (str(run.path), self.metric_combo.currentText())
         self._index_key = key  # being built (or built) for this run and metric
-        features, valid, metric = run.features, run.done_mask, self.metric.currentText()
+        features, valid, metric = run.features, run.done_mask, self.metric_combo.currentText()
 
         def built(index):
             if self._index_key == key:
@@ -107,6 +126,8 @@ class GalleryView(QWidget):
     def refresh(self):
         self.list.clear()
         self.shown_neighbours = []
+        self.export_button.setEnabled(False)
+        self.session.neighbours = []
         sel = self.session.selection
         run = self.session.run
         if run is None or not sel:
@@ -153,11 +174,14 @@ class GalleryView(QWidget):
         labels = self.session.labels
         self.list.clear()
         self.shown_neighbours = found
+        self._neighbours_of = i
+        self.session.neighbours = [n.index for n in found]
+        self.export_button.setEnabled(bool(found))
         agree = sum(labels[n.index] == labels[i] for n in found)
         self.caption.setText(f"{len(found)} nearest in feature space ({index.metric})"
                              + (f" · {agree} share its label" if labels[i] else ""))
         for n in found:
-            self._add_item(n.index, f"{labels[n.index] or '-'}\n{n.distance:.3f}")
+            self._add_item(n.index, f"{self._name(n.index)}\n{labels[n.index] or '-'} · {n.distance:.3f}")
         self.neighbours_shown.emit()
 
     def _show_many(self, sel: list[int]):
@@ -170,6 +194,11 @@ class GalleryView(QWidget):
         self.caption.setText(f"Showing {len(shown)} of {len(sel):,}" if len(sel) > len(shown) else "")
         for i in shown:
             self._add_item(i, self.session.labels[i] or "-")
+
+    def _name(self, index: int) -> str:
+        """The file name, elided in the middle to the grid's width (the tooltip has the whole path)."""
+        name = self.session.run.rows[index].path.rsplit("/", 1)[-1]
+        return QFontMetrics(self.list.font()).elidedText(name, Qt.TextElideMode.ElideMiddle, THUMB + 12)
 
     def _add_item(self, index: int, text: str):
         item = QListWidgetItem(text)
@@ -207,4 +236,52 @@ class GalleryView(QWidget):
 
     def _clicked(self, item: QListWidgetItem):
         index = int(item.data(Qt.ItemDataRole.UserRole))
+        self._last_clicked = index
         self.session.select([index], focus=True)
+
+    # --- the image large, its file, the list as CSV ---------------------------------------------------
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.MouseButtonDblClick and event.button() == Qt.MouseButton.LeftButton:
+            if obj is self.preview:
+                index = self.session.selection[0] if len(self.session.selection) == 1 else None
+            else:  # the item under the pointer, or the one the first click selected (the list refills)
+                item = self.list.itemAt(event.position().toPoint())
+                index = int(item.data(Qt.ItemDataRole.UserRole)) if item is not None else self._last_clicked
+            if index is not None:
+                self.open_large(index)
+                return True
+        return False
+
+    def open_large(self, index: int):
+        if self.session.run is not None:
+            self.viewers = [v for v in self.viewers if v is not None and v.isVisible()]
+            self.viewers.append(open_large(self, self.jobs, self.session.run, index))
+
+    def _list_menu(self, pos):
+        item = self.list.itemAt(pos)
+        if item is not None and self.session.run is not None:
+            self.menu = file_menu(self, self.session.run, int(item.data(Qt.ItemDataRole.UserRole)))
+            self.menu.popup(self.list.viewport().mapToGlobal(pos))
+
+    def _preview_menu(self, pos):
+        if len(self.session.selection) == 1 and self.session.run is not None:
+            self.menu = file_menu(self, self.session.run, self.session.selection[0])
+            self.menu.popup(self.preview.mapToGlobal(pos))
+
+    def choose_export(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export the neighbour list", "neighbours.csv", "CSV (*.csv)")
+        if path:
+            self.export_neighbours(path)
+
+    def export_neighbours(self, path: str):
+        """Write the listed neighbours as CSV, in the io lane."""
+        from ...core.analysis.neighbour_table import neighbour_rows, write_neighbours_csv
+
+        if not self.shown_neighbours or self._index is None:
+            return
+        run, query, found, metric = self.session.run, self._neighbours_of, list(self.shown_neighbours), \
+            self._index.metric
+        self.jobs.io.start("Neighbours CSV", lambda: write_neighbours_csv(path, neighbour_rows(run, query, found,
+                                                                                                metric)),
+                           lambda n: self.caption.setText(f"Wrote {n} neighbours to {path}"), key="neighbours-csv",
+                           on_error=lambda message: self.caption.setText(f"Cannot write {path}: {message}"))
