@@ -26,6 +26,8 @@ from .views.gallery_view import GalleryView
 from .views.neuron_views import NeuronViews
 from .views.scatter_view import ScatterView
 from .widgets.controls import ControlsPanel
+from .widgets.map_panel import MapPanel
+from .widgets.session_files import SessionFiles
 from .widgets.job_bar import JobBar
 
 MAX_RECENT = 8
@@ -99,6 +101,10 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.analysis_bar)
         sb.addPermanentWidget(self.job_bar)
 
+        self.map_panel = MapPanel(self.bridge, self.jobs)  # search, colour by metadata, named selections
+        self.map_dock = self._dock("Map", self.map_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 200)
+        self.tabifyDockWidget(self.findChild(QDockWidget, "Controls"), self.map_dock)
+        self.session_files = SessionFiles(self)
         self._menus()
         self.controls.open_requested.connect(self.choose_folder)
         self.controls.model_chosen.connect(lambda m: self.set_model(m))
@@ -131,6 +137,9 @@ class MainWindow(QMainWindow):
         self.recent_menu = file.addMenu("Open &recent")
         self._action(file, "Load &weights file…", self.choose_weights)
         file.addSeparator()
+        self._action(file, "Open s&ession…", lambda: self.session_files.open_dialog())
+        self._action(file, "Sa&ve session…", lambda: self.session_files.save_dialog(), QKeySequence.StandardKey.Save)
+        file.addSeparator()
         self._action(file, "Export selection as &CSV…", self.export_selection)
         self._action(file, "Export plot as &PNG…", self.export_png)
         self._action(file, "Export for &TensorBoard projector…", self.export_projector)
@@ -139,6 +148,7 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         self._action(view, "&Reset zoom", self.scatter.autorange, "Home")
         self._action(view, "Show &skipped files…", self.show_skipped)
+        view.addAction(self.map_dock.toggleViewAction())
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
         action = menu.addAction(text)

@@ -478,3 +478,47 @@ def test_keys_escape_clears_arrows_pan_plus_minus_zoom(qtbot, view):
     assert np.isclose(np.diff(view.vb.viewRange()[0])[0], width)
     s.set_layout(s.layout * 2, "tsne")  # the user moved the view: a new layout leaves it
     assert np.isclose(np.diff(view.vb.viewRange()[0])[0], width)
+
+
+# --- session files in the window ------------------------------------------------------------------------------
+def test_a_session_saved_and_reopened_in_a_new_window(qtbot, window, photo_folder, tmp_path):
+    from explorer.gui.main_window import MainWindow
+    from tests.gui.test_app import run_pipeline
+
+    run_pipeline(qtbot, window, photo_folder, model="alexnet", projection="pca")
+    s = window.session
+    s.select([1, 5])
+    s.save_selection("two")
+    s.select([2])
+    s.update(point_size=10, selection_mode="add")
+    colour = window.map_panel.colour
+    colour.by.setCurrentIndex(colour.by.findData("regex"))
+    colour.pattern.setText(r"\.(png|jpg)$")
+    with qtbot.waitSignal(colour.coloured, timeout=20_000):
+        colour.apply()
+    path = str(tmp_path / "study.explorer.json")
+    assert window.session_files.save(path)
+
+    other = MainWindow(remember=False)
+    qtbot.addWidget(other)
+    other.show()
+    with qtbot.waitSignal(other.session_files.restored, timeout=180_000):
+        assert other.session_files.open(path)
+    t = other.session
+    paths = [r.path for r in t.run.rows]
+    assert [paths[i] for i in t.selection] == [s.run.rows[2].path]
+    assert {paths[i] for i in t.named_selections["two"]} == {s.run.rows[1].path, s.run.rows[5].path}
+    assert (t.model, t.weights, t.projection, t.point_size, t.selection_mode) == ("alexnet", "random", "pca", 10,
+                                                                                   "add")
+    kinds = [p.rsplit(".", 1)[1] for p in paths]  # independent: the extension
+    cats = [text for text, _, _ in t.colour_by.legend]
+    assert [cats[c] for c in t.colour_by.codes] == kinds
+    assert other.map_panel.colour.pattern.text() == r"\.(png|jpg)$"  # the panel shows the restored colouring
+    other.jobs.cancel()
+    other.jobs.wait(30_000)
+
+    bad = tmp_path / "old.json"
+    bad.write_text('{"format": "cnn-feature-explorer session", "version": 7, "dataset": "x"}')
+    assert not window.session_files.open(str(bad))
+    assert "newer version of the app (session format 7)" in window.banner.text() and window.banner.isVisibleTo(window)
+    assert window.session.dataset == str(photo_folder)  # the map on screen stays

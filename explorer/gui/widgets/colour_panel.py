@@ -154,6 +154,26 @@ class ColourPanel(QWidget):
         self.jobs.analysis.start("Colouring the map", lambda: _compute(spec, run), done, key="colour-by")
 
     # --- what is shown --------------------------------------------------------------------------
+    def _show_spec(self, spec: dict):
+        """The controls show the colouring on the map (also one restored from a session file)."""
+        widgets = (self.by, self.pattern, self.group, self.whole_path, self.column)
+        for w in widgets:
+            w.blockSignals(True)
+        self.by.setCurrentIndex(max(0, self.by.findData(spec.get("by", "label"))))
+        self.pages.setCurrentIndex(self.by.currentIndex())
+        if spec.get("by") == "regex":
+            self.pattern.setText(str(spec.get("pattern", "")))
+            group = spec.get("group", 1)
+            self.group.setValue(group if isinstance(group, int) else 1)
+            self.whole_path.setChecked(bool(spec.get("whole_path")))
+        elif spec.get("by") == "csv" and spec.get("file") != self._csv:
+            self._csv = str(spec.get("file", ""))
+            self.csv_label.setText(os.path.basename(self._csv))
+            self.column.clear()
+            self.column.addItem(str(spec.get("column") or ""))
+        for w in widgets:
+            w.blockSignals(False)
+
     def _say(self, text: str, *, error: bool = False):
         self.message.setStyleSheet("color: #b00020;" if error else "color: #444;")
         self.message.setText(text)
@@ -164,6 +184,7 @@ class ColourPanel(QWidget):
         if self.session.colour_channel is not None:
             self._say(f"Coloured by channel {self.session.colour_channel} (Neurons tab)")
             return
+        self._show_spec({"by": "label"} if c is None else c.spec)
         if c is None:
             if not self.message.styleSheet().startswith("color: #b00020"):
                 self._say("Coloured by label: see Classes in the Controls panel.")
