@@ -22,6 +22,7 @@ from ..resources import resource_path
 from .bridge import SessionBridge
 from .jobs import JobRunner, freeze_heap
 from .thumbnails import ThumbnailCache
+from .views.explain_view import ExplainView
 from .views.gallery_view import GalleryView
 from .views.neuron_views import NeuronViews
 from .views.scatter_view import ScatterView
@@ -71,10 +72,13 @@ class MainWindow(QMainWindow):
         self.controls = ControlsPanel(self.bridge)
         self.gallery = GalleryView(self.bridge, self.thumbs, self.previews, self.jobs)
         self.neurons = NeuronViews(self.bridge, self.jobs)
+        self.explain = ExplainView(self.bridge, self.jobs)
         controls_dock = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
         gallery_dock = self._dock("Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea, 420)
         self.neurons_dock = self._dock("Neurons", self.neurons, Qt.DockWidgetArea.RightDockWidgetArea, 420)
         self.tabifyDockWidget(gallery_dock, self.neurons_dock)
+        self.explain_dock = self._dock("Explain", self.explain, Qt.DockWidgetArea.RightDockWidgetArea, 420)
+        self.tabifyDockWidget(self.neurons_dock, self.explain_dock)
         gallery_dock.raise_()
         self.resizeDocks([controls_dock, gallery_dock], [300, 440], Qt.Orientation.Horizontal)
 
@@ -306,6 +310,7 @@ class MainWindow(QMainWindow):
                                 "hooks and receptive fields are unknown" if reason else "")
         self.trace_note.setVisible(bool(reason))
         self.neurons.set_model(prepared)
+        self.explain.set_model(prepared)
         self.refresh_model_statuses()  # torch is loaded by now: this costs milliseconds
         if self._finish_when_described:
             self._finish_when_described = False

@@ -17,12 +17,9 @@ import torch.nn.functional as F
 from ...errors import ExplorerError
 from ...progress import Step, Work
 from .explainer import Explainer
+from .names import BASELINES, METHODS
 from .targets import Prediction, class_name, resolve_target
 
-METHODS = ("gradient", "guided-backprop", "cam", "gradcam", "gradcam++", "guided-gradcam", "occlusion",
-           "integrated-gradients")
-CAM_FAMILY = ("cam", "gradcam", "gradcam++", "guided-gradcam")
-BASELINES = ("zero", "blur", "black")
 
 
 @dataclass

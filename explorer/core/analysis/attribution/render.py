@@ -8,12 +8,16 @@ turn the rest black. The colour scale prints the values the ends stand for.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ...data.preprocess import Preprocess
 from ..activation import heat_colours
-from .methods import Attribution
+
+if TYPE_CHECKING:
+    from .methods import Attribution
 
 GRADIENT_SHAPED = ("gradient", "guided-backprop", "guided-gradcam", "integrated-gradients")
 
@@ -78,3 +82,22 @@ def figure(image: Image.Image, attribution: Attribution, preprocess: Preprocess,
            fill="#555555", font=font, anchor="ma")
     d.text((pad, y + bar_h + 22), caption(attribution), fill="black", font=font)
     return out
+
+
+def faithfulness_plot(f, *, width: int = 300, height: int = 150) -> Image.Image:
+    """Deletion (red) and insertion (blue) curves: target probability against the share of pixels."""
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=11)
+    left, top, right, bottom = 30, 8, width - 8, height - 22
+    d.rectangle((left, top, right, bottom), outline="#999999")
+    peak = max(float(np.max(f.deletion)), float(np.max(f.insertion)), 1e-9)
+    for curve, colour in ((f.deletion, "#d62728"), (f.insertion, "#1f77b4")):
+        pts = [(left + fr * (right - left), bottom - v / peak * (bottom - top)) for fr, v in zip(f.fractions, curve)]
+        d.line(pts, fill=colour, width=2)
+    d.text((left - 4, top), f"{peak:.2g}", fill="black", font=font, anchor="ra")
+    d.text((left - 4, bottom), "0", fill="black", font=font, anchor="rs")
+    d.text((left, bottom + 4), "deletion", fill="#d62728", font=font)
+    d.text((right, bottom + 4), "insertion", fill="#1f77b4", font=font, anchor="ra")
+    d.text(((left + right) // 2, bottom + 4), "share of pixels", fill="#555555", font=font, anchor="ma")
+    return img
