@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -62,7 +63,17 @@ def _called(function: Callable[[], Any]):
 
 def message_for(exc: BaseException) -> str:
     """What the user reads: an ExplorerError's own words, else the exception's type and text."""
-    return str(exc) if isinstance(exc, (ExplorerError, JobFailed)) else f"{type(exc).__name__}: {exc}"
+    return in_app_words(str(exc) if isinstance(exc, (ExplorerError, JobFailed)) else f"{type(exc).__name__}: {exc}")
+
+
+# core's messages name the CLI's flags; in the window the same remedy is a menu item
+_WEIGHTS_FLAG = re.compile(r"pass --weights PATH.*?(?:--weights random[^.]*\.|$)", re.DOTALL)
+
+
+def in_app_words(message: str) -> str:
+    """A core message as the app says it: 'pass --weights PATH …' becomes the menu items that do it."""
+    return _WEIGHTS_FLAG.sub("choose File ▸ Load weights… (a local state dict) or File ▸ Use random weights "
+                             "(seeded; explores the structure only).", message)
 
 
 class _ClosingWorker(GeneratorWorker):

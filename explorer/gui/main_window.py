@@ -30,8 +30,32 @@ from .widgets.controls import ControlsPanel
 from .widgets.map_panel import MapPanel
 from .widgets.session_files import SessionFiles
 from .widgets.job_bar import JobBar
+from .widgets.stale_cover import StaleCover
 
 MAX_RECENT = 8
+
+
+def about_text(device: str = "") -> str:
+    """Versions of the app and what it runs on, read from package metadata (torch is not imported)."""
+    import platform
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    import PySide6
+    from PySide6.QtCore import qVersion
+
+    def ver(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"CNN Feature Explorer {ver('cnn-feature-explorer')}",
+             f"Python {platform.python_version()} ({sys.platform})",
+             f"torch {ver('torch')} · torchvision {ver('torchvision')} · timm {ver('timm')}",
+             f"Qt {qVersion()} · PySide6 {PySide6.__version__} · pyqtgraph {ver('pyqtgraph')}",
+             f"Device: {device or 'known once a model is loaded'}"]
+    return "\n".join(lines)
 
 
 class MainWindow(QMainWindow):
@@ -56,6 +80,8 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self._describing = False
         self._finish_when_described = False
+        self._embedding = None  # (dataset, model, weights, layer) being embedded now, None when not
+        self._layers_of = {}  # (dataset, model, weights) -> that model's layer list, to fall back to
 
         self.scatter = ScatterView(self.bridge, self.thumbs, self.jobs)
         self.banner = QLabel(wordWrap=True)
@@ -68,19 +94,21 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.banner)
         cl.addWidget(self.scatter, 1)
         self.setCentralWidget(central)
+        self.stale_cover = StaleCover(self.scatter)  # greys the old map while a new one is computed
 
         self.controls = ControlsPanel(self.bridge)
         self.gallery = GalleryView(self.bridge, self.thumbs, self.previews, self.jobs)
         self.neurons = NeuronViews(self.bridge, self.jobs)
         self.explain = ExplainView(self.bridge, self.jobs)
-        controls_dock = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea, 300)
-        gallery_dock = self._dock("Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea, 420)
-        self.neurons_dock = self._dock("Neurons", self.neurons, Qt.DockWidgetArea.RightDockWidgetArea, 420)
-        self.tabifyDockWidget(gallery_dock, self.neurons_dock)
-        self.explain_dock = self._dock("Explain", self.explain, Qt.DockWidgetArea.RightDockWidgetArea, 420)
+        # small minimum widths: at 1024 px the map keeps half the window (see _keep_map_wide)
+        self.controls_dock = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea, 200)
+        self.gallery_dock = self._dock("Gallery", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea, 220)
+        self.neurons_dock = self._dock("Neurons", self.neurons, Qt.DockWidgetArea.RightDockWidgetArea, 220)
+        self.tabifyDockWidget(self.gallery_dock, self.neurons_dock)
+        self.explain_dock = self._dock("Explain", self.explain, Qt.DockWidgetArea.RightDockWidgetArea, 220)
         self.tabifyDockWidget(self.neurons_dock, self.explain_dock)
-        gallery_dock.raise_()
-        self.resizeDocks([controls_dock, gallery_dock], [300, 440], Qt.Orientation.Horizontal)
+        self.gallery_dock.raise_()
+        self.resizeDocks([self.controls_dock, self.gallery_dock], [300, 440], Qt.Orientation.Horizontal)
 
         self.job_bar = JobBar(self.jobs.pipeline)
         self.analysis_bar = JobBar(self.jobs.analysis, quiet=True)
@@ -113,6 +141,7 @@ class MainWindow(QMainWindow):
         self.controls.open_requested.connect(self.choose_folder)
         self.controls.model_chosen.connect(lambda m: self.set_model(m))
         self.controls.weights_requested.connect(self.choose_weights)
+        self.controls.weights_chosen.connect(self.set_weights)
         self.controls.layer_chosen.connect(self.set_layer)
         self.controls.projection_chosen.connect(self.set_projection)
         self.controls.thumbnails_toggled.connect(self.scatter.set_thumbnails)
@@ -129,7 +158,8 @@ class MainWindow(QMainWindow):
         dock.setObjectName(title)
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)  # View menu brings it back
         widget.setMinimumWidth(width)
         self.addDockWidget(area, dock)
         return dock
@@ -140,12 +170,15 @@ class MainWindow(QMainWindow):
         file.addAction("Open &demo (digits)", lambda: self.open_dataset("demo:digits"))
         self.recent_menu = file.addMenu("Open &recent")
         self._action(file, "Load &weights file…", self.choose_weights)
+        self._action(file, "Use &random weights (seeded)", lambda: self.set_weights("random"))
+        self._action(file, "Use p&retrained weights", lambda: self.set_weights(None))
         file.addSeparator()
         self._action(file, "Open s&ession…", lambda: self.session_files.open_dialog())
         self._action(file, "Sa&ve session…", lambda: self.session_files.save_dialog(), QKeySequence.StandardKey.Save)
         file.addSeparator()
         self._action(file, "Export selection as &CSV…", self.export_selection)
         self._action(file, "Export plot as &PNG…", self.export_png)
+        self._action(file, "Export plot as S&VG…", self.export_svg)
         self._action(file, "Export for &TensorBoard projector…", self.export_projector)
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -153,6 +186,37 @@ class MainWindow(QMainWindow):
         self._action(view, "&Reset zoom", self.scatter.autorange, "Home")
         self._action(view, "Show &skipped files…", self.show_skipped)
         view.addAction(self.map_dock.toggleViewAction())
+        view.addSeparator()
+        for dock in (self.controls_dock, self.gallery_dock, self.neurons_dock, self.explain_dock):  # closed docks come back here
+            view.addAction(dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About CNN Feature Explorer", self.show_about)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._keep_map_wide)
+
+    def _keep_map_wide(self):
+        """Docks never take more than half the window: when they do (a small window, or docks sized for a
+        big one), they shrink in proportion, down to their minimum widths; the map gets the rest."""
+        docks = [d for d in (self.controls_dock, self.gallery_dock, self.neurons_dock, self.explain_dock)
+                 if d.isVisible() and not d.isFloating()]
+        widths = [d.width() for d in docks]
+        room = self.width() // 2
+        if not docks or sum(widths) <= room:
+            return
+        scale = room / sum(widths)
+        self.resizeDocks(docks, [max(d.minimumSizeHint().width(), int(w * scale)) for d, w in zip(docks, widths)],
+                         Qt.Orientation.Horizontal)
+
+    def show_about(self):
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About CNN Feature Explorer", about_text(self.session.device),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.show()
+        return box
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
         action = menu.addAction(text)
@@ -227,11 +291,16 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, f"Weights for {self.session.model}", "",
                                               "PyTorch state dict (*.pth *.pt *.bin *.ckpt);;All files (*)")
         if path:
-            self.session.update(weights=path, layer=None)
-            self.start_pipeline()
+            self.set_weights(path)
+
+    def set_weights(self, weights: str | None):
+        """None: pretrained (bundled or cached); "random": seeded random weights; else a state-dict path."""
+        self.session.update(weights=weights, layer=None)
+        self.start_pipeline()
 
     def open_dataset(self, spec: str):
-        self.session.update(dataset=str(spec))
+        # a new dataset starts from the model's default layer, not the last dataset's choice
+        self.session.update(dataset=str(spec), layer=None)
         self.start_pipeline()  # remembered (last dataset, Open recent) once a run opened: see _opened
 
     def set_model(self, name: str, weights: str | None = None):
@@ -247,7 +316,9 @@ class MainWindow(QMainWindow):
         s = self.session
         if (method, perplexity, seed) != (s.projection, s.perplexity, s.seed):
             s.update(projection=method, perplexity=perplexity, seed=seed)
-            if s.run is not None:
+            # while a new run is embedded, its projection (started when it opens) takes these settings;
+            # projecting now would replace that embedding and map the old run under the new layer's name
+            if s.run is not None and self._embedding is None:
                 self.start_projection()
 
     def dragEnterEvent(self, event):
@@ -272,9 +343,12 @@ class MainWindow(QMainWindow):
     def start_pipeline(self):
         s = self.session
         self.banner.hide()
+        self.job_bar.offer_resume(None)
         key = (s.dataset, s.model, s.weights)
         prepared = self._prepared if key == self._prepared_key else None
         dataset, model, weights, layer = s.dataset, s.model, s.weights, s.layer
+        self._embedding = (dataset, model, weights, layer)
+        self._set_stale(s.run is not None)
 
         def work():  # runs on the worker thread: torch is imported there, never on the GUI thread
             from ..core.pipeline import EmbedRequest, open_or_embed
@@ -283,11 +357,63 @@ class MainWindow(QMainWindow):
             request = EmbedRequest(dataset, model, weights, layer, batch_size=None)
             return (yield from open_or_embed(request, prepared))
 
-        # the one partial is the loaded model: torch, timm and the model are in, keep GC pauses short
+        def loaded(prepared):  # the one partial: torch, timm and the model are in, keep GC pauses short
+            freeze_heap()
+            self._model_loaded(key, prepared)
+
         self.jobs.pipeline.start("Embedding", work(), lambda opened: self._opened(key, opened),
-                                 on_partial=lambda _prepared: freeze_heap())
+                                 on_partial=loaded, on_cancel=self._embedding_cancelled)
+
+    def _model_loaded(self, key, prepared):
+        """The model is loaded while its run is still embedding: the Layer box names the layer being
+        computed (the model's default when none was chosen) among the model's layers."""
+        self._prepared, self._prepared_key = prepared, key
+        graph = prepared.graph
+        self._layers_of[key] = graph.layers
+        s = self.session
+        if (s.dataset, s.model, s.weights) == key:
+            s.update(layers=graph.layers, layer=s.layer or graph.default)
+            self._set_stale(s.run is not None)  # the note now names the layer
+
+    def _embedding_cancelled(self):
+        """Cancel: the last map stays, the controls name it again, and Resume picks up the cancelled run
+        (the run's done-mask keeps every finished row)."""
+        wanted, self._embedding = self._embedding, None
+        self._set_stale(False)
+        self._show_what_is_on_screen()
+        if wanted is not None:
+            dataset, model, weights, layer = wanted
+            self.job_bar.offer_resume(lambda: self._resume(wanted),
+                                      f"Resume embedding {model} / {layer or 'default layer'}")
+
+    def _resume(self, wanted):
+        dataset, model, weights, layer = wanted
+        self.session.update(dataset=dataset, model=model, weights=weights, layer=layer)
+        self.start_pipeline()
+
+    def _projection_cancelled(self):
+        self.job_bar.offer_resume(self.start_projection, "Compute the map again")
+
+    def _set_stale(self, stale: bool):
+        """While a new run is computed the old map, gallery and neurons stay on screen, greyed, saying
+        what is coming; clicks on them do nothing until the new run opens."""
+        s = self.session
+        stale = stale and s.run is not None and self._embedding is not None
+        if stale:
+            dataset, model, weights, layer = self._embedding
+            layer = layer or (s.layer if s.model == model else None) or "its default layer"
+            shown = getattr(self, "_shown_key", (None,))[0]
+            what = f"{model} / {layer}" + ("" if dataset == shown else f" on {dataset}")
+            self.stale_cover.show_note(f"Recomputing for {what}…\nThe map below is the previous one "
+                                       f"({s.run.model} / {s.run.layer}).")
+        else:
+            self.stale_cover.hide()
+        for view in (self.scatter, self.gallery, self.neurons):
+            view.setEnabled(not stale)
 
     def _opened(self, key, opened):
+        self._embedding = None
+        self._set_stale(False)
         run = opened.run
         self._shown_key = key  # the (dataset, model, weights) of the map on screen
         self._remember_dataset(str(key[0]))
@@ -303,6 +429,7 @@ class MainWindow(QMainWindow):
     def _set_prepared(self, key, prepared, device):
         self._describing = False
         self._prepared, self._prepared_key = prepared, key
+        self._layers_of[key] = prepared.graph.layers
         self.session.update(layers=prepared.graph.layers, device=device)
         self.device_label.setText(f"Device: {device}")
         reason = getattr(prepared.graph, "trace_error", None)
@@ -356,7 +483,7 @@ class MainWindow(QMainWindow):
 
         # partials: the PCA while t-SNE starts, then t-SNE's frames
         self.jobs.pipeline.start("t-SNE" if method == "tsne" else "PCA", work(), self._projected,
-                                 on_partial=self._show_layout)
+                                 on_partial=self._show_layout, on_cancel=self._projection_cancelled)
 
     def _show_layout(self, layout):
         self.session.set_layout(layout.xy, layout.method)
@@ -377,6 +504,8 @@ class MainWindow(QMainWindow):
         self.banner.setText(self.last_error)
         self.banner.show()
         if lane == "pipeline":
+            self._embedding = None
+            self._set_stale(False)
             self._show_what_is_on_screen()
             self.pipeline_failed.emit(self.last_error)
 
@@ -387,7 +516,7 @@ class MainWindow(QMainWindow):
         if run is None or key is None:
             return
         dataset, model, weights = key
-        layers = self._prepared.graph.layers if self._prepared is not None and self._prepared_key == key else []
+        layers = self._layers_of.get(key, ())
         self.session.update(dataset=dataset, model=model, weights=weights, layer=run.layer, layers=layers)
 
     # --- status -----------------------------------------------------------------------------------
@@ -439,28 +568,51 @@ class MainWindow(QMainWindow):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export selection", "selection.csv", "CSV (*.csv)")
         if path:
+            from ..core.run.export import describe_map
+
             run, layout = s.run, s.layout
             indices = list(s.selection) or [r.index for r in run.rows]
+
+            map_name = describe_map(s.layout_method, perplexity=s.perplexity, seed=s.seed)
 
             def write():
                 from ..core.run.export import selection_csv
 
-                selection_csv(run, indices, layout, path)
+                selection_csv(run, indices, layout, path, map_name=map_name)
                 return len(indices)
 
             self.jobs.io.start("CSV export", write, key="csv", on_result=lambda n: self.statusBar().showMessage(
                 f"Wrote {n:,} rows to {path}", 5000))
 
     def export_png(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Export plot", "feature-map.png", "PNG (*.png)")
-        if path:
-            self.scatter.export_png(path)
+        self._export_figure("png")
+
+    def export_svg(self):
+        self._export_figure("svg")
+
+    def _export_figure(self, kind: str):
+        """The map as on screen (the zoomed part, hidden classes left out) with a title and legend."""
+        from .views.plot_export import ask_size, figure_data, render_png, render_svg
+
+        if self.session.layout is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, f"Export map as {kind.upper()}", f"feature-map.{kind}",
+                                              f"{kind.upper()} (*.{kind})")
+        if not path:
+            return
+        size = ask_size(self, (2000, 1500)) if kind == "png" else (1200, 900)
+        if size is None:
+            return
+        data = figure_data(self.session, self.scatter.vb.viewRange())
+        render = render_png if kind == "png" else render_svg
+        self.jobs.io.start(f"{kind.upper()} export", lambda: render(data, path, *size), key=kind,
+                           on_result=lambda _: self.statusBar().showMessage(f"Wrote {path}", 5000))
 
     def export_projector(self):
         run = self.session.run
         if run is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for tensors.tsv and metadata.tsv")
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the TensorBoard projector files")
         if folder:
             def write():
                 from ..core.run.export import projector_tsv
@@ -468,4 +620,5 @@ class MainWindow(QMainWindow):
                 return projector_tsv(run, folder)
 
             self.jobs.io.start("TensorBoard export", write, key="projector", on_result=lambda _: (
-                self.statusBar().showMessage(f"Wrote tensors.tsv and metadata.tsv to {folder}", 5000)))
+                self.statusBar().showMessage(f"Wrote tensors.tsv, metadata.tsv, sprite.png and "
+                                             f"projector_config.pbtxt to {folder}", 5000)))

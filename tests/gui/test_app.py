@@ -256,7 +256,8 @@ def test_exports_are_written_in_the_io_lane_and_their_errors_shown(qtbot, window
     with qtbot.waitSignal(io.succeeded, timeout=20_000):
         window.export_selection()
     rows = [line.split(",") for line in csv_path.read_text().splitlines()]
-    assert rows[0] == ["index", "path", "label", "x", "y"] and [int(r[0]) for r in rows[1:]] == [1, 3]
+    assert rows[0] == ["index", "path", "label", "x", "y", "map", "run"] and [int(r[0]) for r in rows[1:]] == [1, 3]
+    assert rows[1][5] == "PCA (seed 0)" and rows[1][6] == f"resnet18 / {session.run.layer} (run {session.run.path.name})"
     assert [r[1] for r in rows[1:]] == [session.run.rows[i].path for i in (1, 3)]
     assert abs(float(rows[2][3]) - session.layout[3, 0]) < 1e-4 * max(1.0, abs(session.layout[3, 0]))
 
@@ -267,6 +268,8 @@ def test_exports_are_written_in_the_io_lane_and_their_errors_shown(qtbot, window
         window.export_projector()
     tensors = np.loadtxt(folder / "tensors.tsv", delimiter="\t")
     np.testing.assert_allclose(tensors, np.asarray(session.run.features, np.float64), rtol=1e-5)
+    assert (folder / "sprite.png").exists() and 'image_path: "sprite.png"' in (folder / "projector_config.pbtxt"
+                                                                                  ).read_text()
 
     # a file that cannot be written: the error is shown, the map stays
     failed = []

@@ -148,3 +148,110 @@ def test_on_cancel_is_called_when_a_job_is_cancelled_not_when_it_is_replaced(qtb
     assert events[0] == ("cancelled", "f")
     runner.cancel()
     assert runner.wait(WAIT)
+
+
+def other_layer(session) -> str:
+    """A spatial layer of the loaded model other than the one on display."""
+    return next(info.name for info in session.layers if info.name.startswith("layer3") and info.name != session.layer)
+
+
+def test_switching_projection_while_a_layer_embeds_maps_the_new_layer(qtbot, window, photo_folder):
+    """Issue 10, bug 1: a projection change during a layer's embedding replaced that embedding, so t-SNE ran
+    on the old layer while the Layer box named the new one."""
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    session, old = window.session, window.session.run.layer
+    new = other_layer(session)
+    with qtbot.waitSignal(window.pipeline_finished, timeout=120_000):
+        window.set_layer(new)
+        window.set_projection("tsne", 2.0, 0)  # while the new layer is being embedded
+    assert not window.last_error, window.last_error
+    assert session.run.layer == new != old and session.layer == new
+    assert window.controls.layer_combo.currentData() == new
+    assert session.layout_method == "tsne" and session.perplexity == 2.0
+    # the map is the new layer's: its PCA starting point differs from the old layer's
+    assert session.layout.shape == (8, 2)
+
+
+def test_a_re_embedding_marks_the_old_map_stale_and_clicks_do_nothing(qtbot, window, photo_folder):
+    """Issue 10, bug 9: during a re-embed the old map, gallery and neurons looked current and stayed
+    clickable."""
+    from tests.gui.test_app import screen_pos
+
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    session, old = window.session, window.session.run
+    new = other_layer(session)
+    pos = screen_pos(window, 3)
+    with qtbot.waitSignal(window.pipeline_finished, timeout=120_000):
+        window.set_layer(new)
+        assert window.stale_cover.isVisible() and f"resnet18 / {new}" in window.stale_cover.text()
+        assert old.layer in window.stale_cover.text()  # says which map is still shown
+        assert not window.scatter.isEnabled() and not window.gallery.isEnabled() and not window.neurons.isEnabled()
+        QTest.mouseClick(window.scatter.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+        assert session.selection == []  # a click on the stale map selects nothing
+    assert session.run is not old and session.run.layer == new
+    assert not window.stale_cover.isVisible() and window.scatter.isEnabled() and window.gallery.isEnabled()
+
+
+def test_the_layer_box_names_the_layer_during_the_first_embedding(qtbot, window, photo_folder):
+    """Issue 10, bug 9: the Layer box was empty while the first run embedded."""
+    seen = []
+    lane = window.jobs.pipeline
+    lane.progressed.connect(lambda name, d, t, label: seen.append(window.controls.layer_combo.currentData())
+                            if name == "Embedding" and "images/s" in label else None)
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    assert seen and set(seen) == {window.session.run.layer}  # the default layer, named while it embedded
+    assert window.controls.layer_combo.count() > 10
+
+
+def test_a_new_dataset_starts_from_the_models_default_layer(qtbot, window, photo_folder, tmp_path):
+    """Issue 10, bug 9: a new dataset inherited the previous dataset's odd layer."""
+    import shutil
+
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    default = window.session.run.layer
+    odd = other_layer(window.session)
+    with qtbot.waitSignal(window.pipeline_finished, timeout=120_000):
+        window.set_layer(odd)
+    assert window.session.run.layer == odd
+    other = tmp_path / "other"
+    for path in sorted(photo_folder.rglob("*.*"))[:4]:
+        (other / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, other / path.parent.name / path.name)
+    with qtbot.waitSignal(window.pipeline_finished, timeout=120_000):
+        window.open_dataset(str(other))
+    assert window.session.run.layer == default and window.controls.layer_combo.currentData() == default
+
+
+def test_offline_weights_error_names_the_menu_and_random_weights_can_be_chosen(qtbot, window, photo_folder,
+                                                                               monkeypatch):
+    """Issue 10, bug 13: the app told GUI users to 'pass --weights PATH' and had no way to choose random
+    weights; the CLI keeps its flag."""
+    import urllib.error
+
+    import torchvision.models
+
+    from explorer.core.errors import WeightsUnavailableError
+    from explorer.core.model.zoo import load_model
+
+    def offline(*args, **kwargs):
+        if kwargs.get("weights") is not None:
+            raise urllib.error.URLError("no network")
+        return real(*args, **kwargs)
+
+    real = torchvision.models.get_model
+    monkeypatch.setattr(torchvision.models, "get_model", offline)
+    try:
+        load_model("resnet18")
+    except WeightsUnavailableError as exc:
+        assert "--weights PATH" in str(exc)  # the CLI's wording is unchanged
+    window.session.update(dataset=str(photo_folder), model="resnet18", weights=None, projection="pca")
+    with qtbot.waitSignal(window.pipeline_failed, timeout=60_000):
+        window.start_pipeline()
+    text = window.banner.text()
+    assert "File ▸ Load weights…" in text and "Use random weights" in text and "--weights" not in text
+
+    random_action = next(a for a in window.controls.weights_menu.actions() if a.text() == "Random (seeded)")
+    with qtbot.waitSignal(window.pipeline_finished, timeout=120_000):
+        random_action.trigger()
+    assert window.session.weights == "random" and window.session.run.model == "resnet18"
+    assert window.controls.weights_label.text() == "random (seeded)"

@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QVBoxLayout,
+                               QLabel, QListWidget, QListWidgetItem, QMenu, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
 from ...core.model.zoo import ZOO
@@ -84,7 +84,8 @@ class LegendView(QListWidget):
 class ControlsPanel(QWidget):
     open_requested = Signal()
     model_chosen = Signal(str)
-    weights_requested = Signal()
+    weights_requested = Signal()  # a weights file: the window opens the file dialog
+    weights_chosen = Signal(object)  # None: pretrained, "random": seeded random weights
     layer_chosen = Signal(str)
     projection_chosen = Signal(str, float, int)  # method, perplexity, seed
     thumbnails_toggled = Signal(bool)
@@ -105,8 +106,13 @@ class ControlsPanel(QWidget):
         for name in ZOO:
             self.model_combo.addItem(name, name)
         self.weights_label = QLabel(wordWrap=True)
-        weights_button = QPushButton("Load weights file…")
-        weights_button.clicked.connect(self.weights_requested)
+        weights_button = QPushButton("Weights…")  # pretrained, random (any model, offline) or a file
+        weights_menu = QMenu(weights_button)
+        weights_menu.addAction("Pretrained", lambda: self.weights_chosen.emit(None))
+        weights_menu.addAction("Random (seeded)", lambda: self.weights_chosen.emit("random"))
+        weights_menu.addAction("Load weights file…", self.weights_requested.emit)
+        weights_button.setMenu(weights_menu)
+        self.weights_menu = weights_menu
         self.layer_combo = QComboBox()
         self.layer_combo.setMaxVisibleItems(25)
         self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
