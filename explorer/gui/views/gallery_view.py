@@ -50,8 +50,8 @@ class GalleryView(QWidget):
         self.k_spin = QSpinBox(minimum=1, maximum=200, value=session.neighbour_k)
         self.metric_combo = QComboBox()
         self.metric_combo.addItems(["cosine", "euclidean"])
-        self.caption = QLabel()
-        self.export_button = QPushButton("Export…")
+        self.caption = QLabel(wordWrap=True)
+        self.export_button = QPushButton("CSV…")
         self.export_button.setToolTip("Write the neighbour list as CSV (rank, path, label, distance)")
         self.export_button.setEnabled(False)
         self.list = thumbnail_grid(THUMB)
@@ -61,16 +61,18 @@ class GalleryView(QWidget):
         self.viewers: list = []
 
         row = QHBoxLayout()
-        row.addWidget(QLabel("Neighbours"))
+        row.addWidget(QLabel("Nearest"))
         row.addWidget(self.k_spin)
         row.addWidget(self.metric_combo)
         row.addStretch(1)
-        row.addWidget(self.export_button)
+        caption_row = QHBoxLayout()
+        caption_row.addWidget(self.caption, 1)
+        caption_row.addWidget(self.export_button)
         lay = QVBoxLayout(self)
         lay.addWidget(self.preview)
         lay.addWidget(self.title)
         lay.addLayout(row)
-        lay.addWidget(self.caption)
+        lay.addLayout(caption_row)
         lay.addWidget(self.list, 1)
 
         bridge.run_changed.connect(self._run_changed)
@@ -178,7 +180,7 @@ class GalleryView(QWidget):
         self.session.neighbours = [n.index for n in found]
         self.export_button.setEnabled(bool(found))
         agree = sum(labels[n.index] == labels[i] for n in found)
-        self.caption.setText(f"{len(found)} nearest in feature space ({index.metric})"
+        self.caption.setText(f"{len(found)} nearest ({index.metric}), ringed purple on the map"
                              + (f" · {agree} share its label" if labels[i] else ""))
         for n in found:
             self._add_item(n.index, f"{self._name(n.index)}\n{labels[n.index] or '-'} · {n.distance:.3f}")

@@ -10,11 +10,12 @@ import os
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QPushButton, QSpinBox, QStackedWidget, QVBoxLayout,
+                               QListWidgetItem, QPushButton, QSpinBox, QStackedWidget, QVBoxLayout,
                                QWidget)
 
 from ...core.analysis import metadata
 from ..bridge import SessionBridge
+from .compact_list import CompactList
 from ..jobs import JobRunner
 from .controls import swatch
 
@@ -38,33 +39,42 @@ class ColourPanel(QWidget):
         self.bridge, self.jobs = bridge, jobs
         self.session = bridge.session
         self.by = QComboBox()
-        self.by.addItem("Label (class folder)", "label")
-        self.by.addItem("Part of the file name (regex)", "regex")
-        self.by.addItem("Column of a CSV file", "csv")
+        self.by.addItem("Label", "label")
+        self.by.addItem("File-name regex", "regex")
+        self.by.addItem("CSV column", "csv")
+        self.by.setToolTip("Label: the class folder; File-name regex: the text a group of a regular expression "
+                           "captures in each file name; CSV column: a column of your CSV (path, values…)")
         self.pattern = QLineEdit(r"^([A-Za-z]+)_")
         self.pattern.setToolTip("A regular expression; the text its group captures is the category, "
                                 "e.g. ^([a-z]+)_ takes the file-name prefix before the first _")
         self.group = QSpinBox(minimum=0, maximum=20, value=1, toolTip="Which group (0: the whole match)")
-        self.whole_path = QCheckBox("whole path")
+        self.whole_path = QCheckBox("path")
+        self.whole_path.setToolTip("Match the path under the dataset folder, not only the file name")
         self.csv_button = QPushButton("Choose CSV…")
         self.csv_label = QLabel(wordWrap=True)
         self.column = QComboBox()
         self.apply_button = QPushButton("Colour")
         self.message = QLabel(wordWrap=True)
-        self.legend = QListWidget()
+        self.legend = CompactList()
 
-        regex_page = QWidget()
-        rl = QFormLayout(regex_page)
+        self.pattern.setMinimumWidth(60)
+        regex_page = QWidget()  # narrow rows: the dock may be 200 px wide
+        rl = QVBoxLayout(regex_page)
         rl.setContentsMargins(0, 0, 0, 0)
-        rl.addRow("Pattern", self.pattern)
+        rl.addWidget(self.pattern)
         row = QHBoxLayout()
+        row.addWidget(QLabel("group"))
         row.addWidget(self.group)
         row.addWidget(self.whole_path)
         row.addStretch(1)
-        rl.addRow("Group", row)
+        rl.addLayout(row)
         csv_page = QWidget()
         cl = QFormLayout(csv_page)
         cl.setContentsMargins(0, 0, 0, 0)
+        cl.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.csv_label.setMinimumWidth(40)
+        self.column.setMinimumContentsLength(6)
+        self.column.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         cl.addRow(self.csv_button, self.csv_label)
         cl.addRow("Column", self.column)
         self.pages = QStackedWidget()
@@ -73,11 +83,12 @@ class ColourPanel(QWidget):
         self.pages.addWidget(csv_page)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        top = QHBoxLayout()
-        top.addWidget(self.by, 1)
-        top.addWidget(self.apply_button)
-        lay.addLayout(top)
+        lay.addWidget(self.by)
         lay.addWidget(self.pages)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.apply_button)
+        lay.addLayout(row)
         lay.addWidget(self.message)
         lay.addWidget(self.legend, 1)
 

@@ -7,11 +7,12 @@ types, shows the count or the one-line error, and lists the matches.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QLineEdit, QListWidgetItem,
                                QPushButton, QVBoxLayout, QWidget)
 
 from ...core.analysis.metadata import MetadataError, file_name
 from ..bridge import SessionBridge
+from .compact_list import CompactList
 
 LIST_LIMIT = 1000  # names listed; the map rings every match
 
@@ -24,25 +25,27 @@ class SearchPanel(QWidget):
         self.query = QLineEdit(placeholderText="Search file names…", clearButtonEnabled=True)
         self.regex = QCheckBox("regex")
         self.regex.setToolTip("A Python regular expression, found anywhere in the name (^ anchors at its start)")
-        self.whole_path = QCheckBox("whole path")
+        self.whole_path = QCheckBox("path")
         self.whole_path.setToolTip("Search the path under the dataset folder (class folders included), "
                                    "not only the file name")
         self.message = QLabel(wordWrap=True)  # the count, or why the search cannot run
         self.select_all = QPushButton("Select all")
         self.select_all.setToolTip("Select the matches (with the map's selection mode: replace, add, …)")
-        self.list = QListWidget()
+        self.list = CompactList()
         self.list.setUniformItemSizes(True)
 
-        row = QHBoxLayout()
+        row = QHBoxLayout()  # narrow rows: the dock may be 200 px wide
         row.addWidget(self.regex)
         row.addWidget(self.whole_path)
         row.addStretch(1)
-        row.addWidget(self.select_all)
+        count_row = QHBoxLayout()
+        count_row.addWidget(self.message, 1)
+        count_row.addWidget(self.select_all)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.query)
         lay.addLayout(row)
-        lay.addWidget(self.message)
+        lay.addLayout(count_row)
         lay.addWidget(self.list, 1)
 
         self._timer = QTimer(self, singleShot=True, interval=200)  # search once typing pauses
@@ -86,6 +89,7 @@ class SearchPanel(QWidget):
         n = len(matches)
         self.message.setText(f"{n:,} match{'es' if n != 1 else ''}" + (f" (first {LIST_LIMIT:,} listed)"
                                                                          if n > LIST_LIMIT else ""))
+        self.message.setToolTip("Matches are ringed in crimson on the map")
         rows = s.run.rows if s.run is not None else []
         for i in matches[:LIST_LIMIT]:
             i = int(i)

@@ -7,10 +7,11 @@ Recalling uses the map's selection mode, so named selections combine as glue's s
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidgetItem, QToolButton,
                                QVBoxLayout, QWidget)
 
 from ..bridge import SessionBridge
+from .compact_list import CompactList
 
 
 class SelectionsPanel(QWidget):
@@ -19,11 +20,12 @@ class SelectionsPanel(QWidget):
         self.bridge = bridge
         self.session = bridge.session
         self.name = QLineEdit(placeholderText="Name for the current selection")
-        self.save = QPushButton("Save")
-        self.list = QListWidget()
+        self.name.setMinimumWidth(60)
+        self.save = QToolButton(text="Save")
+        self.list = CompactList()
         self.list.setToolTip("Double-click or Enter: select it (with the map's mode: replace, add, ∩, −)")
-        self.recall = QPushButton("Select")
-        self.delete = QPushButton("Delete")
+        self.recall = QToolButton(text="Select")
+        self.delete = QToolButton(text="Delete")
         self.message = QLabel(wordWrap=True)
         self.message.setStyleSheet("color: #444;")
         top = QHBoxLayout()
