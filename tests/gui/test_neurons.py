@@ -104,3 +104,86 @@ def test_kernels_channels_patches_and_overlay(qtbot, window, photo_folder, shots
     at = label.mapTo(window, QPoint(seen.left(), seen.top()))
     np.testing.assert_array_equal(saved[at.y():at.y() + seen.height(), at.x():at.x() + seen.width()],
                                   grid.image[seen.top():seen.bottom() + 1, seen.left():seen.right() + 1])
+
+
+# --- issue 10: neurons that can be read -------------------------------------------------------------
+
+def clipped_texts(root) -> list[str]:
+    """Texts of visible labels, buttons and combo boxes under `root` that do not fit their widget."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
+
+    out = []
+    for label in root.findChildren(QLabel):
+        if not label.isVisible() or not label.text() or not label.visibleRegion().boundingRect().isValid():
+            continue
+        rect = label.contentsRect()
+        if label.wordWrap():
+            if label.heightForWidth(rect.width()) > rect.height() + 1:
+                out.append(f"label {label.text()!r}: needs {label.heightForWidth(rect.width())} px, has {rect.height()}")
+        elif label.fontMetrics().horizontalAdvance(label.text()) > rect.width():
+            out.append(f"label {label.text()!r}: {label.fontMetrics().horizontalAdvance(label.text())} > {rect.width()} px")
+    for button in root.findChildren(QAbstractButton):
+        if button.isVisible() and button.text() and button.sizeHint().width() > button.width():
+            out.append(f"button {button.text()!r}: {button.sizeHint().width()} > {button.width()} px")
+    for combo in root.findChildren(QComboBox):
+        need = combo.fontMetrics().horizontalAdvance(combo.currentText()) + 28  # frame and arrow
+        if combo.isVisible() and need > combo.width():
+            out.append(f"combo {combo.currentText()!r}: {need} > {combo.width()} px")
+    return out
+
+
+def test_channels_tab_reads_a_saturated_layer_by_its_mean_and_nothing_is_clipped(qtbot, window, photo_folder,
+                                                                                   shots):
+    """The bundled model's default layer (bn2, ReLU6): ranked by the mean over the map, saturated channels
+    flagged, the measure named; every label of the Neurons tab fits at 1024x700 and 1600x1000 (bug 6)."""
+    run_pipeline(qtbot, window, photo_folder, model="efficientnet_lite0", weights=None, projection="pca")
+    run, channels = window.session.run, window.neurons.channels
+    window.neurons_dock.raise_()
+    qtbot.waitUntil(lambda: channels.table_model.rowCount() == 1280, timeout=20_000)
+    means = np.asarray(run.features, np.float64)
+    maxima = np.asarray(run.channel_max, np.float64)
+    at_cap = (maxima >= 6.0).mean(0)  # independently: numpy over the stored maxima
+    assert channels.summary.cap == 6.0 and channels.measure() == "mean"
+    assert channels.measure_combo.currentText() == "auto (mean)"
+    assert f"capped at 6: {int((at_cap >= 0.5).sum())} channels saturated" in channels.measure_note.text()
+    table = channels.table_model
+    channels.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+    worst = table.channel_at(0)
+    assert at_cap[worst] == at_cap.max() >= 0.5 and table.data(table.index(0, 3)) == f"{at_cap.max():.0%}"
+
+    with qtbot.waitSignal(channels.patches_shown, timeout=20_000):
+        channels.choose(worst)
+    shown = [p.activation for p in channels.patches]
+    np.testing.assert_allclose(shown, np.sort(means[:, worst])[::-1][:len(shown)], rtol=1e-3)
+    assert len(set(shown)) > 1  # by the maximum all read 6.00
+    assert "by mean over the map" in channels.title.text() and "Saturated" in channels.title.text()
+
+    window.session.select([3])
+    strongest = [channels.strongest.item(i).data(Qt.ItemDataRole.UserRole) for i in range(channels.strongest.count())]
+    assert strongest[:3] == [int(c) for c in np.argsort(-means[3], kind="stable")[:3]]
+    assert channels.strongest_label.text().endswith("by mean")
+
+    channels.colour_button.setChecked(True)
+    qtbot.waitUntil(lambda: window.session.colour_channel == worst, timeout=10_000)
+    codes, colours = window.session.colour_scheme()
+    column = means[:, worst]
+    expected = np.round((column - column.min()) / (column.max() - column.min()) * (len(colours) - 1))
+    assert np.abs(codes - expected).max() <= 1 and len(set(codes.tolist())) > 1  # not uniform
+
+    for size in ((1024, 700), (1600, 1000)):
+        window.resize(*size)
+        qtbot.wait(150)
+        window.grab().save(str(shots / f"app-neurons-{size[0]}.png"))
+        assert clipped_texts(window.neurons.channels) == [], size
+    window.neurons.setCurrentWidget(window.neurons.kernels)
+    qtbot.wait(100)
+    assert clipped_texts(window.neurons.kernels) == []
+
+    # the strongest unit, on request: ties shown as they are, and the title says so
+    window.neurons.setCurrentWidget(channels)
+    channels.measure_combo.setCurrentIndex(channels.measure_combo.findData("max"))
+    with qtbot.waitSignal(channels.patches_shown, timeout=20_000):
+        channels.measure_combo.activated.emit(channels.measure_combo.currentIndex())
+    n_capped = int((maxima[:, worst] >= 6.0).sum())
+    assert [p.activation for p in channels.patches][:n_capped] == [6.0] * n_capped
+    assert "by strongest unit (max)" in channels.title.text()
