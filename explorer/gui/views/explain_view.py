@@ -77,6 +77,7 @@ class ExplainView(QScrollArea):
         self.neighbour_maps: list = []  # (index, Attribution) beside it
         self._stale = True
 
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # fit the dock's width
         self.method = QComboBox()
         self.method.addItems(METHODS)
         self.layer = QComboBox()
@@ -95,6 +96,10 @@ class ExplainView(QScrollArea):
         self.faithful_button = QPushButton("Deletion / insertion")
         self.faithful_button.setToolTip("Hide or reveal pixels in the map's order and follow the probability")
 
+        for box in (self.method, self.layer, self.target):  # long layer and class names must not widen the dock
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(6)
+        self.target_edit.setMinimumWidth(60)
         form = QGridLayout()
         form.addWidget(QLabel("Method"), 0, 0)
         form.addWidget(self.method, 0, 1)
@@ -102,7 +107,7 @@ class ExplainView(QScrollArea):
         form.addWidget(self.layer, 1, 1)
         form.addWidget(QLabel("Target"), 2, 0)
         form.addWidget(self.target, 2, 1)
-        form.addWidget(self.target_edit, 3, 1)
+        form.addWidget(self.target_edit, 3, 0, 1, 2)
         form.addWidget(QLabel("Opacity"), 4, 0)
         row = QHBoxLayout()
         row.addWidget(self.opacity, 1)
@@ -113,19 +118,21 @@ class ExplainView(QScrollArea):
         self.image = ImageLabel("Click a point to see why the network scored its class.")
         self.colour_bar = ColourBar()
         self.caption = QLabel(wordWrap=True)
+        self.caption.setMinimumWidth(60)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.neighbour_row = QHBoxLayout()
+        self.neighbour_row = QGridLayout()  # two columns: the dock is often narrow
         self.neighbour_cells: list[tuple[ImageLabel, QLabel]] = []
-        for _ in range(NEIGHBOURS_SHOWN):
+        for i in range(NEIGHBOURS_SHOWN):
             cell = QVBoxLayout()
             pic, text = ImageLabel(""), QLabel(wordWrap=True)
             pic.setMinimumSize(60, 45)
             text.setStyleSheet("font-size: 10px;")
             cell.addWidget(pic)
             cell.addWidget(text)
-            self.neighbour_row.addLayout(cell, 1)
+            self.neighbour_row.addLayout(cell, i // 2, i % 2)
             self.neighbour_cells.append((pic, text))
-        buttons = QHBoxLayout()
+        self.faithful_button.setText("Deletion/insertion")
+        buttons = QVBoxLayout()
         buttons.addWidget(self.sanity_button)
         buttons.addWidget(self.faithful_button)
         self.check_result = QLabel(wordWrap=True)
@@ -198,7 +205,9 @@ class ExplainView(QScrollArea):
         self.refresh()
 
     def _neighbours_changed(self):
-        if self.with_neighbours.isChecked() and self.shown is not None:
+        """The gallery found the selection's neighbours (usually after this panel asked for the map)."""
+        wanted = list(self.session.neighbours)[:NEIGHBOURS_SHOWN]
+        if self.with_neighbours.isChecked() and wanted != [n for n, _ in self.neighbour_maps]:
             self.refresh()
 
     def showEvent(self, event):
@@ -250,6 +259,8 @@ class ExplainView(QScrollArea):
                               (yield from _forward(explain(explainer, explainer.inputs(image), method, same)))))
             return index, shown, att, found
 
+        if self.shown is not None and (self.shown[0], self.shown[1].method) != (index, method):
+            self._clear_neighbours()  # their maps are of another image or method until the new ones arrive
         self.caption.setText(f"Computing {method}…")
         self.lane.start(f"Explain ({method})", work(), self._show, key="explain", on_partial=self._show_partial,
                         on_error=lambda message: self._failed(index, message))
@@ -334,8 +345,8 @@ class ExplainView(QScrollArea):
 
         self.image.set_image(self._composite(image, att, self.opacity.value() / 100))
         low, high = display_range(att)
-        self.colour_bar.set_range(low, high, "probability drop" if att.method == "occlusion" else
-                                  "|gradient|" if att.map.ndim == 3 else "weighted activation")
+        self.colour_bar.set_range(low, high, "p drop" if att.method == "occlusion" else
+                                  "|grad|" if att.map.ndim == 3 else "")
 
     def _restyle(self, *_):
         if self.shown is not None:
