@@ -5,23 +5,30 @@
 
 Each step is a generator of Steps, so progress and cancellation are the same everywhere:
 the CLI drives them under tqdm, the app in its job lanes.
+
+The engine, the zoo and the graph (torch, timm) are imported only when a model is needed: a
+finished cached run and its saved map open without importing torch (a warm start of the app
+draws its map in about 2 s instead of waiting 1-2 s more for torch to import).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
 from .analysis.projection import METHODS, load_projection, project_run
 from .data.datasets import Dataset, scan_dataset
-from .engine.embedding import EmbedResult, embed_dataset
 from .errors import ExplorerError
-from .model.graph import ModelGraph, model_graph
-from .model.zoo import LoadedModel, load_model
 from .progress import Step, Work
 from .run.requests import EmbedRequest, find_finished, list_once, remember
 from .run.store import Run
+
+if TYPE_CHECKING:  # torch comes with these: imported where a model is really loaded
+    from .engine.embedding import EmbedResult
+    from .model.graph import ModelGraph
+    from .model.zoo import LoadedModel
 
 __all__ = ["EmbedRequest", "Prepared", "Opened", "Layout", "prepare", "embed_request", "open_or_embed",
            "describe_model", "project_layout"]
@@ -37,10 +44,22 @@ class Prepared:
 
 
 @dataclass
+class Reopened:
+    """An EmbedResult's fields for a finished cached run, reopened without the engine (nor torch)."""
+
+    run: Run
+    computed: int = 0
+    reused: bool = True
+    seconds: float = 0.0
+    device: str = "cache"
+    note: str = ""
+
+
+@dataclass
 class Opened:
     """The run for a request, reopened or (re)computed."""
 
-    result: EmbedResult  # computed rows, reused, seconds, device ("cache": reopened, nothing loaded)
+    result: Union[EmbedResult, Reopened]  # computed rows, reused, seconds, device ("cache": nothing loaded)
     prepared: Prepared | None  # None: a finished cached run reopened without loading the model
 
     @property
@@ -62,6 +81,9 @@ class Layout:
 
 def prepare(request: EmbedRequest, dataset: Dataset | None = None) -> Work[Prepared]:
     """List the dataset (unless the caller already did) and load the model with its layer graph."""
+    from .model.graph import model_graph
+    from .model.zoo import load_model
+
     if dataset is None:
         dataset = yield from scan_dataset(request.dataset)
     yield Step(0, None, f"loading {request.model}")
@@ -73,6 +95,8 @@ def prepare(request: EmbedRequest, dataset: Dataset | None = None) -> Work[Prepa
 
 def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Work[EmbedResult]:
     """Embed (or resume, or reuse) the request's run with a prepared model; yields Steps."""
+    from .engine.embedding import embed_dataset
+
     if prepared is None:
         prepared = yield from prepare(request)
     result = yield from embed_dataset(
@@ -97,7 +121,7 @@ def open_or_embed(request: EmbedRequest, prepared: Prepared | None = None) -> Wo
         listed = yield from list_once(request)  # one listing serves the lookup and the embedding
         finished = find_finished(request, listed)
         if finished is not None:
-            return Opened(EmbedResult(finished, 0, True, 0.0, "cache"), None)
+            return Opened(Reopened(finished), None)
         prepared = yield from prepare(request, listed)
         yield Step(0, None, f"{prepared.model.name} loaded", partial=prepared)
     result = yield from embed_request(request, prepared)

@@ -35,7 +35,7 @@ def test_a_finished_cached_run_is_reopened_without_loading_the_model(photo_folde
     assert any(s.total == 8 and s.done == 8 for s in steps[shown[0]:])
 
     monkeypatch.setattr(pipeline, "prepare", must_not_run)
-    monkeypatch.setattr(pipeline, "load_model", must_not_run)
+    monkeypatch.setattr("explorer.core.model.zoo.load_model", must_not_run)  # imported by prepare when called
     second = run_to_end(open_or_embed(request(photo_folder)))
     assert second.prepared is None and second.result.reused and second.device == "cache"
     assert second.run.path == first.run.path and second.run.complete
@@ -44,7 +44,7 @@ def test_a_finished_cached_run_is_reopened_without_loading_the_model(photo_folde
 def test_a_prepared_model_is_reused_without_listing_again(photo_folder, monkeypatch):
     first = run_to_end(open_or_embed(request(photo_folder)))
     monkeypatch.setattr(pipeline, "list_once", must_not_run)
-    monkeypatch.setattr(pipeline, "load_model", must_not_run)
+    monkeypatch.setattr("explorer.core.model.zoo.load_model", must_not_run)  # imported by prepare when called
     again = run_to_end(open_or_embed(request(photo_folder), first.prepared))
     assert again.prepared is first.prepared and again.result.reused and again.run.path == first.run.path
 

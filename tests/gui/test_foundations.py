@@ -5,7 +5,7 @@ from tests.gui.test_app import run_pipeline
 
 
 def test_a_model_that_cannot_be_traced_says_why_in_the_window(qtbot, window, photo_folder, monkeypatch):
-    from explorer.core import pipeline
+    from explorer.core.model import zoo as pipeline  # core.pipeline imports load_model from the zoo when called
 
     real = pipeline.load_model
 
