@@ -360,3 +360,35 @@ def test_bad_options_are_clear_errors(tiny, x):
         attribute(tiny, x, "gradcam", layer="fc")
     with pytest.raises(ExplorerError, match="window 99"):
         attribute(tiny, x, "occlusion", window=99)
+
+
+class Functional(nn.Module):
+    """Rectifiers called as functions (as GoogLeNet's BasicConv2d does), which fx records as calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.conv2 = nn.Conv2d(6, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = torch.nn.functional.relu(self.conv1(x))
+        x = torch.nn.functional.hardtanh(self.conv2(x) * 4, 0.0, 6.0)
+        return self.fc(x.mean((2, 3)))
+
+
+def test_guided_backprop_rewrites_functional_rectifiers(x):
+    torch.manual_seed(3)
+    module = Functional().eval()
+    loaded = LoadedModel("functional", module, Preprocess(SIZE, SIZE), "random:3", None)
+    ours = attribute(loaded, x, "guided-backprop", target=0).map
+    with torch.no_grad():
+        z1 = module.conv1(x); a1 = torch.relu(z1)
+        z2 = module.conv2(a1) * 4
+        a2 = torch.clamp(z2, 0, 6)
+    g = module.fc.weight[0].detach()[None, :, None, None].expand_as(a2) / (a2.shape[2] * a2.shape[3])
+    g = ((z2 > 0) & (z2 < 6)).float() * g.clamp(min=0)
+    g = vjp(lambda t: module.conv2(t) * 4, a1, g)
+    g = (z1 > 0).float() * g.clamp(min=0)
+    expected = vjp(module.conv1, x, g)[0].numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-7)

@@ -53,6 +53,10 @@ def guided_relu6(x, inplace=False):
     return _Guided.apply(x, F.relu6)
 
 
+def guided_hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
+    return _Guided.apply(x, lambda t: F.hardtanh(t, min_val, max_val))
+
+
 def guided_silu(x, inplace=False):
     return _Guided.apply(x, F.silu)
 
@@ -65,7 +69,8 @@ def guided_hardswish(x, inplace=False):
     return _Guided.apply(x, F.hardswish)
 
 
-_FUNCTIONS = {F.relu: guided_relu, torch.relu: guided_relu, F.relu6: guided_relu6, F.silu: guided_silu,
+_FUNCTIONS = {F.relu: guided_relu, torch.relu: guided_relu, F.relu6: guided_relu6, F.hardtanh: guided_hardtanh,
+              F.silu: guided_silu,
               F.gelu: guided_gelu, F.hardswish: guided_hardswish, torch.relu_: guided_relu}
 _METHODS = {"relu": guided_relu, "relu_": guided_relu}
 
