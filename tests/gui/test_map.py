@@ -522,3 +522,20 @@ def test_a_session_saved_and_reopened_in_a_new_window(qtbot, window, photo_folde
     assert not window.session_files.open(str(bad))
     assert "newer version of the app (session format 7)" in window.banner.text() and window.banner.isVisibleTo(window)
     assert window.session.dataset == str(photo_folder)  # the map on screen stays
+
+
+def test_a_big_run_is_searched_in_the_analysis_lane(qtbot, view, panels, monkeypatch):
+    from explorer.gui.widgets import search_panel
+
+    monkeypatch.setattr(search_panel, "SYNC_LIMIT", 0)  # every run counts as big here
+    search, s = panels.search, view.session
+    search.query.setText("line")
+    with qtbot.waitSignal(search.searched, timeout=10_000):
+        search.apply()
+        assert search.message.text() == "Searching…"  # the window goes on while the lane searches
+    assert s.matches.tolist() == [i for i, n in enumerate(names(s.run)) if "line" in n]
+    assert search.message.text() == "8 matches" and len(view.match_rings) == 8
+    search.regex.setChecked(True)  # a bad pattern is said at once, without a job
+    search.query.setText("[a-")
+    search.apply()
+    assert "Not a valid regular expression" in search.message.text() and s.matches is None

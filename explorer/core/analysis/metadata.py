@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 
@@ -88,11 +89,11 @@ def _number(text: str) -> float | None:
 
 def colour_by_values(values: list, spec: dict, title: str, notes: list | None = None) -> Colouring:
     """Categories, or a ramp when every value present is a number; None or '' is 'no value' (grey)."""
-    present = [v for v in values if v not in (None, "")]
+    present = [v for v in values if v is not None and v != ""]
     missing = len(values) - len(present)
-    numbers = [_number(str(v)) for v in present]
-    if present and all(n is not None for n in numbers):
-        x = np.array([np.nan if v in (None, "") else _number(str(v)) for v in values], np.float64)
+    numbers = [_number(str(v)) for v in values]  # None for no value and for text
+    if present and sum(n is not None for n in numbers) == len(present):
+        x = np.array([np.nan if n is None else n for n in numbers], np.float64)
         lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
         scaled = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
         steps = np.clip(np.round(np.nan_to_num(scaled) * (RAMP_STEPS - 1)), 0, RAMP_STEPS - 1).astype(np.int64)
@@ -106,7 +107,7 @@ def colour_by_values(values: list, spec: dict, title: str, notes: list | None = 
     categories = sorted({str(v) for v in present})
     index = {c: i for i, c in enumerate(categories)}
     k = len(categories)
-    codes = np.array([k if v in (None, "") else index[str(v)] for v in values], np.int64)
+    codes = np.array([k if v is None or v == "" else index[str(v)] for v in values], np.int64)
     counts = np.bincount(codes, minlength=k + 1)
     table = [class_colour(i) for i in range(k)] + [UNLABELLED]
     legend = [(c, table[i], int(counts[i])) for i, c in enumerate(categories)]
@@ -143,11 +144,17 @@ class MetadataTable:
     file: str
     columns: list  # value columns (the path column excluded)
     path_column: str
-    rows: dict  # normalised path -> (row number, {column: value})
+    rows: dict  # normalised path -> (row number, [value per column of `columns`])
 
 
 def _key(path: str) -> str:
-    return os.path.normpath(path.strip().replace("\\", "/")).replace("\\", "/")
+    """A path as the CSV and the run both write it: '/'-separated, no './', '//' or 'a/../'."""
+    p = path.strip()
+    if "\\" in p:
+        p = p.replace("\\", "/")
+    if "//" in p or "/." in p or p.startswith("."):  # the common clean path skips normpath (1M rows: seconds)
+        p = posixpath.normpath(p)
+    return p
 
 
 def read_metadata_csv(csv_path: str) -> MetadataTable:
@@ -165,7 +172,7 @@ def read_metadata_csv(csv_path: str) -> MetadataTable:
     except csv.Error:
         dialect = csv.excel
     lines = list(csv.reader(text.splitlines(), dialect))
-    lines = [(n, r) for n, r in enumerate(lines, 1) if any(c.strip() for c in r)]
+    lines = [(n, r) for n, r in enumerate(lines, 1) if len(r) > 1 or (r and r[0].strip())]  # blank lines out
     if not lines:
         raise MetadataError(f"{name} is empty: it needs a header row (path, column, …) and one row per image")
     header = [h.strip() for h in lines[0][1]]
@@ -183,7 +190,7 @@ def read_metadata_csv(csv_path: str) -> MetadataTable:
             raise MetadataError(f"{name} row {number}: the {header[p]!r} column is empty")
         if key in rows:
             raise MetadataError(f"{name} row {number}: {row[p].strip()!r} is listed twice (also row {rows[key][0]})")
-        rows[key] = (number, {h: v.strip() for j, (h, v) in enumerate(zip(header, row)) if j != p})
+        rows[key] = (number, [v.strip() for j, v in enumerate(row) if j != p])
     if not rows:
         raise MetadataError(f"{name} has a header but no rows")
     return MetadataTable(str(csv_path), [h for j, h in enumerate(header) if j != p], header[p], rows)
@@ -198,6 +205,7 @@ def colour_by_csv(paths, root: str | None, csv_path: str, column: str | None = N
     column = column or table.columns[0]
     if column not in table.columns:
         raise MetadataError(f"{name} has no column {column!r} (it has {', '.join(table.columns)})")
+    c = table.columns.index(column)
     values, used = [], set()
     absolute_root = root if root and os.path.isabs(str(root)) else None
     for p in paths:
@@ -208,7 +216,7 @@ def colour_by_csv(paths, root: str | None, csv_path: str, column: str | None = N
             hit = table.rows.get(key)
         if hit is not None:
             used.add(key)
-        values.append(None if hit is None else hit[1][column])
+        values.append(None if hit is None else hit[1][c])
     if not used:
         example = next(iter(table.rows))
         where = f"relative to {root} or absolute" if absolute_root else "relative to the dataset's root"

@@ -24,7 +24,7 @@ class _Fitting(QWidget):
 class MapPanel(QScrollArea):
     def __init__(self, bridge: SessionBridge, jobs: JobRunner, parent=None):
         super().__init__(parent)
-        self.search = SearchPanel(bridge)
+        self.search = SearchPanel(bridge, jobs)
         self.colour = ColourPanel(bridge, jobs)
         self.selections = SelectionsPanel(bridge)
         inner = _Fitting()
