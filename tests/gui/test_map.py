@@ -539,3 +539,9 @@ def test_a_big_run_is_searched_in_the_analysis_lane(qtbot, view, panels, monkeyp
     search.query.setText("[a-")
     search.apply()
     assert "Not a valid regular expression" in search.message.text() and s.matches is None
+
+
+def test_the_gallery_can_be_drawn_into_an_image(qtbot, gallery):
+    """Its metric box was named `metric`, shadowing QWidget.metric(): any grab of it raised in Qt."""
+    image = gallery.grab().toImage()
+    assert image.width() == gallery.width() and not image.isNull()
