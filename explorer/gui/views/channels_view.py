@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 from ..bridge import SessionBridge
 from ..jobs import JobRunner
 from ..thumbnails import pil_to_qimage, thumbnail_grid
+from .overlay import OverlayView, overlay_caption
 
 PATCH = 88
 SATURATED = 0.5  # = core.analysis.measures.SATURATED (that module imports numpy only, but not at startup)
@@ -200,8 +201,7 @@ class ChannelsView(QWidget):
                                       "dark blue = low, yellow = high")
         self.title = wrapped("Choose a channel")
         self.patch_list = thumbnail_grid(PATCH)
-        self.overlay = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        self.overlay.setWordWrap(True)  # its messages wrap; a picture is unaffected
+        self.overlay = OverlayView()  # true aspect, colour scale, caption, on/off and opacity
         self.overlay.setMinimumHeight(120)
         self.overlay.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
@@ -357,6 +357,7 @@ class ChannelsView(QWidget):
         if run is not None and self._stats_for is not run:  # the last computation was cancelled
             self._compute_stats(run)
         if run is None or len(sel) != 1 or not run.done_mask[sel[0]]:
+            self.overlay.clear()  # one image's map under a multi-selection would claim to be theirs
             return
         measure = self.measure()
         for c, value in top_channels(run, sel[0], 10, measure):
@@ -470,6 +471,7 @@ class ChannelsView(QWidget):
         self.lane.start("Colouring the map", lambda: colour_codes(run, channel, measure, RAMP_STEPS), coloured,
                         key="colour", on_cancel=cancelled)
 
-    def show_overlay(self, image):
-        self.overlay.setPixmap(QPixmap.fromImage(pil_to_qimage(image)).scaled(
-            320, 240, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+    def show_overlay(self, index: int, channel: int, image, channel_map, box):
+        run = self.session.run
+        name = run.rows[index].path.rsplit("/", 1)[-1] if run is not None else f"#{index}"
+        self.overlay.show_map(image, channel_map, box, overlay_caption(channel, run.layer if run else "", name))

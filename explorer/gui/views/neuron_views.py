@@ -88,7 +88,7 @@ class NeuronViews(QTabWidget):
         run, model, graph, layer = self.session.run, self._model, self._graph, self.session.run.layer
 
         def work():
-            from ...core.analysis.activation import layer_output, overlay
+            from ...core.analysis.activation import layer_output
             from ...core.run.images import load_item
 
             cached = self._extractor  # one read: another overlay worker may replace it meanwhile
@@ -99,14 +99,15 @@ class NeuronViews(QTabWidget):
             out = layer_output(cached[1], model.preprocess, image, layer)
             if out.ndim != 3:
                 return index, channel, None
-            return index, channel, overlay(image, out[channel], model.preprocess)
+            pre = model.preprocess  # the map covers the centre crop: its box in the image's pixels
+            return index, channel, (image, out[channel], pre.input_to_original((0, 0, pre.crop, pre.crop), image.size))
 
         def done(result):
-            i, c, image = result
-            if image is None:
+            i, c, shown = result
+            if shown is None:
                 self.channels.overlay.setText("This layer has no spatial map to show.")
             elif self.session.selection == [i] and self.channels.channel == c:
-                self.channels.show_overlay(image)
+                self.channels.show_overlay(i, c, *shown)
                 self.overlay_shown.emit()
 
         def cancelled():  # the overlay shows another image or channel: say so instead
