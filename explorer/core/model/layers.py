@@ -77,9 +77,15 @@ class LayerGraph:
 
     @property
     def default(self) -> str:
-        """The last layer that still has a spatial map (else the last pooled one)."""
-        spatial = [l for l in self.layers if l.spatial and l.spatial != (1, 1)]
-        return (spatial or self.layers)[-1].name
+        """The last layer that still has a spatial map (else the last pooled one): the recommended layer."""
+        return default_layer(self.layers)
+
+
+def default_layer(layers) -> str:
+    """The last layer (of LayerInfo-like objects with .name and .shape) that still has a spatial map
+    larger than 1x1, else the last one: the map's default and the picker's recommended layer."""
+    spatial = [l for l in layers if len(l.shape) == 3 and tuple(l.shape[1:3]) != (1, 1)]
+    return (spatial or list(layers))[-1].name
 
 
 def block_outputs(names: Iterable[str]) -> dict[str, str]:

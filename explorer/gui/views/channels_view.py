@@ -9,7 +9,7 @@ the tab says which: the mean over the map where a capped activation (ReLU6) satu
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
                                QListWidgetItem, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter,
@@ -19,41 +19,11 @@ from ..bridge import SessionBridge
 from ..jobs import JobRunner
 from ..thumbnails import pil_to_qimage, thumbnail_grid
 from .overlay import OverlayView, overlay_caption
+from ..widgets.labels import WrappedLabel
 
 PATCH = 88
 SATURATED = 0.5  # = core.analysis.measures.SATURATED (that module imports numpy only, but not at startup)
 MEASURE_NAMES = {"max": "strongest unit (max)", "mean": "mean over the map"}
-
-
-class WrappedLabel(QLabel):
-    """A label that wraps rather than being cut off in a narrow dock, and lets the dock shrink.
-
-    Its minimum height follows its width: splitters and scroll areas ask for minimum sizes, never
-    for height-for-width, so without this a short pane squeezes the lines of a wrapped label into one.
-    """
-
-    def __init__(self, text: str = ""):
-        super().__init__(text)
-        self.setWordWrap(True)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.setMinimumWidth(40)
-
-    def sizeHint(self) -> QSize:
-        hint = super().sizeHint()
-        return QSize(hint.width(), max(self.minimumHeight(), 1))  # exactly the lines it wraps to
-
-    def setText(self, text: str) -> None:
-        super().setText(text)
-        self._fit()
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._fit()
-
-    def _fit(self) -> None:
-        need = self.heightForWidth(self.width()) if self.text() else 0
-        if need >= 0 and need != self.minimumHeight():
-            self.setMinimumHeight(need)
 
 
 def wrapped(text: str = "") -> QLabel:

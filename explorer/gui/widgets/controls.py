@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 from ...core.model.zoo import ZOO
 from ...core.session import UNLABELLED, class_colour
 from ..bridge import SessionBridge
+from .labels import WrappedLabel
+from .layer_picker import LayerPicker, describe as describe_layer
 
 
 def swatch(rgb: tuple[int, int, int], size: int = 12) -> QIcon:
@@ -113,12 +115,9 @@ class ControlsPanel(QWidget):
         weights_menu.addAction("Load weights file…", self.weights_requested.emit)
         weights_button.setMenu(weights_menu)
         self.weights_menu = weights_menu
-        self.layer_combo = QComboBox()
-        self.layer_combo.setMaxVisibleItems(25)
-        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.layer_combo.setMinimumContentsLength(18)
-        self.layer_combo.view().setMinimumWidth(440)  # the popup shows name, shape and field in full
-        self.layer_info = QLabel(wordWrap=True)
+        self.layer_picker = LayerPicker()  # a searchable tree by block; the popup is as wide as its columns
+        self.layer_combo = self.layer_picker  # answers count / itemData / currentData / currentText
+        self.layer_info = WrappedLabel()
         self.layer_info.setStyleSheet("color: #555;")
         self.method_combo = QComboBox()
         self.method_combo.addItem("t-SNE", "tsne")
@@ -138,8 +137,8 @@ class ControlsPanel(QWidget):
         wrow.addWidget(self.weights_label, 1)
         wrow.addWidget(weights_button)
         ml.addRow("Weights", wrow)
-        ml.addRow("Layer", self.layer_combo)
-        ml.addRow("", self.layer_info)
+        ml.addRow("Layer", self.layer_picker)
+        ml.addRow(self.layer_info)  # full width: shape, receptive field and stride wrap, never cut
         proj_box = QGroupBox("Map")
         pl = QFormLayout(proj_box)
         pl.addRow("Projection", self.method_combo)
@@ -162,7 +161,7 @@ class ControlsPanel(QWidget):
 
         self.model_combo.activated.connect(self._model_activated)
         self.model_combo.lineEdit().editingFinished.connect(self._model_typed)
-        self.layer_combo.activated.connect(self._layer_activated)
+        self.layer_picker.layer_chosen.connect(self._layer_picked)
         self.method_combo.activated.connect(self._projection_changed)
         self.perplexity.editingFinished.connect(self._projection_changed)
         self.seed.editingFinished.connect(self._projection_changed)
@@ -190,18 +189,12 @@ class ControlsPanel(QWidget):
         self.model_combo.setCurrentIndex(row)
         self.weights_label.setText("pretrained" if s.weights is None else
                                    "random (seeded)" if s.weights == "random" else s.weights.rsplit("/", 1)[-1])
-        self.layer_combo.clear()
         layers = s.layers or self._run_layer()
-        for info in layers:
-            shape = "×".join(str(v) for v in info.shape)
-            rf = f"rf {info.receptive_field}px" if info.receptive_field else "pooled"
-            self.layer_combo.addItem(f"{info.name}   {shape}   {rf}", info.name)
-        if s.layer:
-            self.layer_combo.setCurrentIndex(max(0, self.layer_combo.findData(s.layer)))
-        info = next((l for l in layers if l.name == s.layer), None)
+        self.layer_picker.set_layers(layers, s.layer)
+        info = self.layer_picker.info()
         self.layer_info.setText("" if info is None else
-                                f"{'×'.join(map(str, info.shape))} · receptive field "
-                                f"{info.receptive_field or '-'} px · stride {info.stride or '-'}"
+                                f"{info.name}: {describe_layer(info)}"
+                                + (" · recommended" if info.name == self.layer_picker.recommended else "")
                                 + (f" · {s.device}" if s.device else ""))
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(s.projection)))
         self.perplexity.setValue(s.perplexity)
@@ -224,8 +217,8 @@ class ControlsPanel(QWidget):
         c = self.session.colour_channel
         self.colour_note.setVisible(c is not None)
         if c is not None:
-            self.colour_note.setText(f"Points coloured by channel {c}'s strongest activation in each image: "
-                                     "dark blue = low, yellow = high. The classes below still hide points.")
+            self.colour_note.setText(f"Points coloured by channel {c} in each image, by the measure the Neurons "
+                                     "tab names: dark blue = low, yellow = high. The classes below still hide points.")
 
     def _model_activated(self, row: int):
         if not self._filling:
@@ -236,9 +229,9 @@ class ControlsPanel(QWidget):
         if text and text != self.session.model and text.startswith("timm:"):
             self.model_chosen.emit(text)
 
-    def _layer_activated(self, row: int):
+    def _layer_picked(self, name: str):
         if not self._filling:
-            self.layer_chosen.emit(self.layer_combo.itemData(row))
+            self.layer_chosen.emit(name)
 
     def _projection_changed(self, *_):
         if not self._filling:
