@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self._describing = False
         self._finish_when_described = False
         self._embedding = None  # (dataset, model, weights, layer) being embedded now, None when not
+        self._docks_restored = False  # dock widths from the last session: kept as the user left them
         self._layers_of = {}  # (dataset, model, weights) -> that model's layer list, to fall back to
 
         self.scatter = ScatterView(self.bridge, self.thumbs, self.jobs)
@@ -194,20 +195,46 @@ class MainWindow(QMainWindow):
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
+        if self.isVisible():
+            QTimer.singleShot(0, self._keep_map_wide)
+
+    def showEvent(self, event):
+        super().showEvent(event)
         QTimer.singleShot(0, self._keep_map_wide)
 
     def _keep_map_wide(self):
         """Docks never take more than half the window: when they do (a small window, or docks sized for a
         big one), they shrink in proportion, down to their minimum widths; the map gets the rest."""
-        docks = [d for d in (self.controls_dock, self.gallery_dock, self.neurons_dock, self.explain_dock)
-                 if d.isVisible() and not d.isFloating()]
-        widths = [d.width() for d in docks]
-        room = self.width() // 2
-        if not docks or sum(widths) <= room:
+        docks, seen = [], set()
+        for d in self.findChildren(QDockWidget):  # every dock, whoever added it; one per group of tabs
+            if d.isHidden() or d.isFloating() or d in seen or self.dockWidgetArea(d) not in (
+                    Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea):
+                continue
+            seen.update([d, *self.tabifiedDockWidgets(d)])
+            docks.append(d)
+        # docks get their usual widths when first shown (unless restored from the last session) and when
+        # the window grows; a smaller window only ever shrinks them
+        grew = self.width() > getattr(self, "_last_width", 0 if not self._docks_restored else self.width())
+        self._last_width = self.width()
+        if not docks:
             return
-        scale = room / sum(widths)
-        self.resizeDocks(docks, [max(d.minimumSizeHint().width(), int(w * scale)) for d, w in zip(docks, widths)],
-                         Qt.Orientation.Horizontal)
+        widths = [d.width() for d in docks]
+        # what the docks may take: all but half the window (separators and margins counted through the map)
+        room = sum(widths) + self.centralWidget().width() - self.width() // 2
+        if sum(widths) > room:
+            scale = room / sum(widths)
+            self.resizeDocks(docks, [max(d.minimumSizeHint().width(), int(w * scale)) for d, w in zip(docks, widths)],
+                             Qt.Orientation.Horizontal)
+            return
+        if not grew:  # the user's own dock widths stay as they are
+            return
+        # a bigger window: docks shrunk for a small one grow back towards their usual widths (300 px on the
+        # left, 440 on the right), within what they may take
+        wanted = [300 if self.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea else 440 for d in docks]
+        scale = min(1.0, room / sum(wanted))
+        grown = [max(w, int(want * scale)) for w, want in zip(widths, wanted)]
+        if grown != widths:
+            self.resizeDocks(docks, grown, Qt.Orientation.Horizontal)
 
     def show_about(self):
         from PySide6.QtWidgets import QMessageBox
@@ -231,7 +258,7 @@ class MainWindow(QMainWindow):
         if s.value("geometry"):
             self.restoreGeometry(s.value("geometry"))
         if s.value("windowState"):
-            self.restoreState(s.value("windowState"))
+            self._docks_restored = bool(self.restoreState(s.value("windowState")))
         last = {k: s.value(k) for k in ("dataset", "model", "layer", "projection")}
         changes = {k: v for k, v in last.items() if v}
         for key, kind in (("perplexity", float), ("seed", int)):  # the last map's settings (kept per run)
