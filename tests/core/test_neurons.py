@@ -225,3 +225,24 @@ def test_patches_cli_says_which_measure(demo_run, capsys, tmp_path):
     assert "'activation' is the max" in err
     assert main(["patches", str(run.path), "--channel", "0", "--out", str(tmp_path / "r"), "--measure", "median"]) == 2
     assert "--measure: must be auto, max or mean (got 'median')" in capsys.readouterr().err
+
+
+def test_activation_cap_finds_a_clip_and_nothing_else():
+    """Against synthetic maxima: a ReLU6-like clip is found; continuous values, a dead layer and float16
+    underflow (what random-weight mobilenet_v3 gives) are not caps."""
+    from types import SimpleNamespace
+
+    from explorer.core.analysis.measures import activation_cap
+
+    rng = np.random.default_rng(0)
+
+    def run_of(values):
+        values = np.asarray(values, np.float16)
+        return SimpleNamespace(channel_max=values, done_mask=np.ones(len(values), bool))
+
+    raw = rng.gamma(2.0, 2.0, (50, 300))
+    assert activation_cap(run_of(np.minimum(raw, 6.0))) == 6.0
+    assert activation_cap(run_of(np.minimum(raw, 1.0))) == 1.0  # hardtanh / hardsigmoid
+    assert activation_cap(run_of(raw)) is None
+    assert activation_cap(run_of(np.zeros((50, 300)))) is None
+    assert activation_cap(run_of(rng.choice([0.0, 5.96e-8], (50, 300)))) is None

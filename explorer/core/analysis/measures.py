@@ -24,6 +24,7 @@ SHORT = {"max": "max", "mean": "mean"}
 ARRAYS = {"max": "channel_max", "mean": "features"}
 SATURATED = 0.5  # a channel whose maximum is at the cap in at least half the images is flagged
 _CAP_SHARE, _CAP_MIN = 1e-3, 8  # a cap: the top value shared by >= 0.1% of the (image, channel) maxima
+_CAP_LEAST = 1e-3  # smaller "caps" are float16 underflow of a dead layer (random mobilenet_v3: 6e-8)
 _SAMPLE = 4096  # rows read to find the cap (evenly spaced): enough, and cheap for huge runs
 
 
@@ -69,8 +70,10 @@ def activation_cap(run: Run) -> float | None:
         return None
     top = float(values.max())
     count = int((values == top).sum())
-    if count == values.size or count < max(_CAP_MIN, _CAP_SHARE * values.size):
-        return None  # nothing ranks anyway (all equal), or the top is a single strong response
+    if count < max(_CAP_MIN, _CAP_SHARE * values.size) or top < _CAP_LEAST:
+        return None  # the top is a single strong response, or values too small for float16 to resolve
+    if len(np.unique(values[values < top])) < _CAP_MIN:
+        return None  # a handful of distinct values (a dead or underflowing layer): nothing ranks anyway
     return top
 
 

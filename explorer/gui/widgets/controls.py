@@ -146,7 +146,7 @@ class ControlsPanel(QWidget):
         pl.addRow("Seed", self.seed)
         pl.addRow(self.thumbs_box)
         self.legend = LegendView(bridge)
-        self.colour_note = QLabel(wordWrap=True)
+        self.colour_note = WrappedLabel()  # its lines keep their height in the short Classes box
         self.colour_note.setStyleSheet("color: #444;")
         self.colour_note.hide()
         legend_box = QGroupBox("Classes (click to hide)")
@@ -217,8 +217,8 @@ class ControlsPanel(QWidget):
         c = self.session.colour_channel
         self.colour_note.setVisible(c is not None)
         if c is not None:
-            self.colour_note.setText(f"Points coloured by channel {c} in each image, by the measure the Neurons "
-                                     "tab names: dark blue = low, yellow = high. The classes below still hide points.")
+            self.colour_note.setText(f"Coloured by channel {c} (measure as in the Neurons tab): dark blue = low, "
+                                     "yellow = high. The classes below still hide points.")
 
     def _model_activated(self, row: int):
         if not self._filling:

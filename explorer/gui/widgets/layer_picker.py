@@ -255,6 +255,10 @@ class LayerPicker(QWidget):
     def set_layers(self, layers: list, current: str | None) -> None:
         """The model's layers (LayerInfo-like: name, shape, receptive_field, stride, passthrough) and the
         layer on display."""
+        key = (tuple((l.name, tuple(l.shape), bool(getattr(l, "passthrough", False))) for l in layers), current)
+        if key == self._key:
+            return  # the session's settings changed, not its layers: keep the tree (and its scroll)
+        self._key = key
         self.layers = list(layers)
         self.current = current if any(l.name == current for l in self.layers) else None
         self.recommended = default_layer(self.layers) if self.layers else None
@@ -283,6 +287,7 @@ class LayerPicker(QWidget):
         self._elide()
 
     _full = _shape = ""
+    _key = None
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
