@@ -72,8 +72,9 @@ def remove_projections(path: Path) -> None:
     for p in path.iterdir():
         if p.is_file() and _PROJECTION.match(p.name):
             p.unlink()
-    if (path / "projections").is_dir():
-        shutil.rmtree(path / "projections")
+    for folder in ("projections", "probes"):  # probes: out-of-fold predictions of the old rows
+        if (path / folder).is_dir():
+            shutil.rmtree(path / folder)
 
 
 def remove_leftovers(path: Path) -> None:
