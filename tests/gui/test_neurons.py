@@ -106,26 +106,41 @@ def test_kernels_channels_patches_and_overlay(qtbot, window, photo_folder, shots
 # --- issue 10: neurons that can be read -------------------------------------------------------------
 
 def clipped_texts(root) -> list[str]:
-    """Texts of visible labels, buttons and combo boxes under `root` that do not fit their widget."""
-    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
+    """Texts of visible labels, buttons and combo boxes under `root` that do not fit their widget or run
+    past the right edge of the dock (or window) that holds them."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QDockWidget, QLabel
+
+    def room(widget) -> int:
+        """The widget's width, cut at the right edge of its dock (a dock clips what it cannot fit)."""
+        frame = widget.window()
+        parent = widget.parentWidget()
+        while parent is not None:
+            if isinstance(parent, QDockWidget):
+                frame = parent
+                break
+            parent = parent.parentWidget()
+        left = widget.mapTo(frame, QPoint(0, 0)).x()
+        return min(widget.width(), frame.width() - left)
 
     out = []
     for label in root.findChildren(QLabel):
         if not label.isVisible() or not label.text() or not label.visibleRegion().boundingRect().isValid():
             continue
         rect = label.contentsRect()
+        width = min(rect.width(), room(label))
         if label.wordWrap():
-            if label.heightForWidth(rect.width()) > rect.height() + 1:
+            if label.heightForWidth(rect.width()) > rect.height() + 1 or width < rect.width():
                 out.append(f"label {label.text()!r}: needs {label.heightForWidth(rect.width())} px, has {rect.height()}")
-        elif label.fontMetrics().horizontalAdvance(label.text()) > rect.width():
-            out.append(f"label {label.text()!r}: {label.fontMetrics().horizontalAdvance(label.text())} > {rect.width()} px")
+        elif label.fontMetrics().horizontalAdvance(label.text()) > width:
+            out.append(f"label {label.text()!r}: {label.fontMetrics().horizontalAdvance(label.text())} > {width} px")
     for button in root.findChildren(QAbstractButton):
-        if button.isVisible() and button.text() and button.sizeHint().width() > button.width():
-            out.append(f"button {button.text()!r}: {button.sizeHint().width()} > {button.width()} px")
+        if button.isVisible() and button.text() and button.sizeHint().width() > room(button):
+            out.append(f"button {button.text()!r}: {button.sizeHint().width()} > {room(button)} px")
     for combo in root.findChildren(QComboBox):
         need = combo.fontMetrics().horizontalAdvance(combo.currentText()) + 28  # frame and arrow
-        if combo.isVisible() and need > combo.width():
-            out.append(f"combo {combo.currentText()!r}: {need} > {combo.width()} px")
+        if combo.isVisible() and need > room(combo):
+            out.append(f"combo {combo.currentText()!r}: {need} > {room(combo)} px")
     return out
 
 
