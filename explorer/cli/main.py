@@ -17,7 +17,7 @@ from .. import __version__
 EXIT_ERROR, EXIT_CANCELLED, EXIT_BROKEN_PIPE, EXIT_INTERNAL = 2, 130, 141, 1
 
 # in the order `explorer --help` lists them
-COMMANDS = ("models", "layers", "embed", "project", "neighbours", "kernels", "patches", "explain", "cache", "export", "gui",
+COMMANDS = ("models", "layers", "embed", "project", "neighbours", "kernels", "patches", "explain", "probe", "label-issues", "duplicates", "cache", "export", "gui",
             "demo")
 
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command")
     for name in COMMANDS:
-        import_module(f".commands.{name}", __package__).add_parser(sub)
+        import_module(f".commands.{name.replace('-', '_')}", __package__).add_parser(sub)
     return p
 
 

@@ -177,4 +177,4 @@ def test_block_layers_are_the_models_stages():
     from explorer.core.model.zoo import load_model
 
     graph = model_graph(load_model("resnet18", "random", image_size=64))
-    assert block_layers(graph) == [graph.resolve(f"layer{i}") for i in range(1, 5)]
+    assert block_layers(graph) == ["layer1", "layer2", "layer3", "layer4"]

@@ -21,9 +21,9 @@ MAX_BLOCKS = 16
 
 
 def block_layers(graph) -> list[str]:
-    """The outputs of the model's main blocks, in depth order: the top-level blocks that still have a
-    spatial map (layer1..layer4, inception3a.., features' stages); a single container of blocks
-    (timm's `blocks`) is opened; a plain sequence of layers (vgg's `features`) is cut where the
+    """The model's main blocks (names graph.resolve turns into their output layers), in depth order: the
+    top-level blocks that still have a spatial map (layer1..layer4, inception3a..); a single container
+    of blocks (timm's `blocks`) is opened; a plain sequence of layers (vgg's `features`) is cut where the
     resolution changes (the last layer at each resolution)."""
     layers = [l for l in graph.layers if not l.passthrough]
     spatial = {l.name for l in layers if len(l.shape) == 3 and tuple(l.shape[1:]) != (1, 1)}
@@ -36,7 +36,7 @@ def block_layers(graph) -> list[str]:
             prefix = level[0] + "."
             continue
         break
-    chosen = [blocks[b] for b in level]
+    chosen = list(level)  # block names; graph.resolve gives their output layers
     if len(chosen) < 3:  # no block structure to speak of: one layer per resolution
         chosen, last = [], None
         for l in layers:
@@ -48,7 +48,7 @@ def block_layers(graph) -> list[str]:
         if last is not None:
             chosen.append(last.name)
     order = {l.name: i for i, l in enumerate(graph.layers)}
-    chosen = sorted(dict.fromkeys(chosen), key=order.__getitem__)
+    chosen = sorted(dict.fromkeys(chosen), key=lambda name: order[graph.resolve(name)])
     if len(chosen) > MAX_BLOCKS:  # evenly spread, the last always kept
         step = len(chosen) / MAX_BLOCKS
         chosen = [chosen[int(round((i + 1) * step)) - 1] for i in range(MAX_BLOCKS)]
