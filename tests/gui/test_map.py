@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -545,3 +545,19 @@ def test_the_gallery_can_be_drawn_into_an_image(qtbot, gallery):
     """Its metric box was named `metric`, shadowing QWidget.metric(): any grab of it raised in Qt."""
     image = gallery.grab().toImage()
     assert image.width() == gallery.width() and not image.isNull()
+
+
+def test_a_double_click_on_a_point_opens_it_large(qtbot, view, monkeypatch):
+    from explorer.gui.views import scatter_view
+
+    opened = []
+    monkeypatch.setattr(scatter_view, "open_large", lambda parent, jobs, run, index: opened.append(index))
+    view.autorange()
+    qtbot.wait(40)
+    vp, pos = view.plot.viewport(), pixel_of(view, 6)
+    QTest.mouseClick(vp, Qt.MouseButton.LeftButton, pos=pos)  # as a real double-click comes: click, then
+    QApplication.sendEvent(vp, QMouseEvent(QEvent.Type.MouseButtonDblClick, QPointF(pos), vp.mapToGlobal(QPointF(pos)),
+                                           Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton,
+                                           Qt.KeyboardModifier.NoModifier))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=pos)
+    assert opened == [6] and view.session.selection == [6]

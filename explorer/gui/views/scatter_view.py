@@ -3,7 +3,7 @@
 Rings mark the search's matches (orange) and the selection's neighbours (purple). Clicks and
 regions replace, add to, intersect or subtract from the selection (the map toolbar's mode; Shift
 adds, Ctrl removes, Ctrl+Shift intersects a click; Alt adds a region). Keys: Escape clears the
-selection, arrows pan, + and - zoom.
+selection, arrows pan, + and - zoom. A double-click opens an image large, a right-click offers its file.
 
 Level of detail keeps it fluid at a million points: when more than POINT_LIMIT
 points are in view they are drawn as a class-coloured density image at screen
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QVBoxLayout, Q
 
 from .map_items import HoverCard, SelectViewBox, build_hover_tree, points_in_polygon  # noqa: F401
 from .point_cloud import PointCloud
+from ..widgets.image_viewer import file_menu, open_large
 from ..widgets.map_toolbar import MapToolbar
 from ..bridge import SessionBridge
 from ..jobs import JobRunner
@@ -439,10 +440,20 @@ class ScatterView(QWidget):
         self.card.raise_()
 
     def _mouse_clicked(self, ev):
-        if ev.button() != Qt.MouseButton.LeftButton or ev.double():
-            return
+        """Click selects (with the mode), double-click opens the image large, right-click: its file menu."""
         p = self.vb.mapSceneToView(ev.scenePos())
         index = self.nearest(p.x(), p.y())
+        run = self.session.run
+        if ev.button() == Qt.MouseButton.RightButton and index >= 0 and run is not None:
+            self.menu = file_menu(self, run, index)
+            self.menu.popup(ev.screenPos().toPoint())
+            return
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        if ev.double():
+            if index >= 0 and run is not None:
+                self.viewer = open_large(self, self.jobs, run, index)
+            return
         mods = ev.modifiers()
         mode = click_mode(mods, self.session.selection_mode)
         if index >= 0:
