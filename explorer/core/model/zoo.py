@@ -207,7 +207,12 @@ def _custom(name: str, module: nn.Module, pre: Preprocess, weights: str,
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ExplorerError(_unreadable_weights(path, exc)) from None
+    classes = _checkpoint_classes(state)
     state = _unwrap_state_dict(state, path)
+    from .heads import fit_head_to
+
+    if fit_head_to(module, state, pre.crop):  # fine-tuned for the user's classes (explorer finetune)
+        categories = classes
     try:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # tensor shapes differ, e.g. a classifier for other classes
@@ -223,6 +228,14 @@ def _custom(name: str, module: nn.Module, pre: Preprocess, weights: str,
             f"({', '.join(unexpected[:3])}{'...' if len(unexpected) > 3 else ''}).")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return LoadedModel(name, module, pre, f"file:{path.name}:{digest}", categories or None)
+
+
+def _checkpoint_classes(state) -> list[str] | None:
+    """The class names `explorer finetune` writes beside the state dict, when they are there."""
+    classes = state.get("classes") if isinstance(state, dict) else None
+    if isinstance(classes, (list, tuple)) and all(isinstance(c, str) for c in classes):
+        return list(classes)
+    return None
 
 
 def _unreadable_weights(path: Path, exc: Exception) -> str:
