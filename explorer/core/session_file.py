@@ -40,7 +40,6 @@ class SavedSession:
     named_selections: dict = field(default_factory=dict)  # name -> relative paths
     hidden_classes: list = field(default_factory=list)  # class names
     colouring: dict = field(default_factory=lambda: {"by": "label"})
-    search: str = ""
 
 
 @dataclass
@@ -77,7 +76,6 @@ def session_to_dict(session: Session) -> dict:
         "hidden_classes": [session.classes[c] if 0 <= c < len(session.classes) else "" for c in
                            sorted(session.hidden_classes)],
         "colouring": colouring,
-        "search": session.search,
         "map": {"point_size": session.point_size, "point_opacity": session.point_opacity,
                 "density_view": session.density_view, "selection_mode": session.selection_mode,
                 "neighbour_k": session.neighbour_k},
@@ -165,7 +163,7 @@ def read_session(path: str | os.PathLike) -> SavedSession:
     colouring = get("colouring", dict, {"by": "label"})
     if colouring.get("by", "label") not in ("label", "regex", "csv", "channel"):
         raise SessionFileError(f"{name}: colouring {colouring.get('by')!r} is not one of label, regex, csv, channel")
-    return SavedSession(path, settings, selection, named, hidden, colouring, get("search", str, ""))
+    return SavedSession(path, settings, selection, named, hidden, colouring)
 
 
 # --- back onto a run ------------------------------------------------------------------------------------

@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.map_panel = MapPanel(self.bridge, self.jobs)  # search, colour by metadata, named selections
         self.map_dock = self._dock("Map", self.map_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 200)
         self.tabifyDockWidget(self.findChild(QDockWidget, "Controls"), self.map_dock)
+        self.findChild(QDockWidget, "Controls").raise_()  # Controls first; Map is one click away
         self.session_files = SessionFiles(self)
         self._menus()
         self.controls.open_requested.connect(self.choose_folder)
