@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from ...errors import ExplorerError
 from ...progress import Step, Work
 from .explainer import Explainer
-from .names import BASELINES, METHODS
-from .targets import Prediction, class_name, resolve_target
+from .names import BASELINES, LAYER_METHODS, METHODS
+from .targets import Prediction, class_name, resolve_target, top_k
 
 
 
@@ -59,22 +59,29 @@ def explain(explainer: Explainer, x: torch.Tensor, method: str, options: Options
     if options.baseline not in BASELINES:
         raise ExplorerError(f"Unknown baseline {options.baseline!r}; choose one of {', '.join(BASELINES)}.")
     x = x[:1].to(explainer.device)
-    logits, top5 = explainer.top5(x)
+    layer = explainer.resolve_layer(options.layer) if method in LAYER_METHODS else None
+    # gradient methods take the top five from their own forward pass: one pass fewer per map
+    first = None
+    if method in ("gradient", "guided-backprop"):
+        first = _Pass(explainer, x, (), guided=method == "guided-backprop")
+    elif method in LAYER_METHODS:
+        first = _Pass(explainer, x, (layer,))
+    if first is not None:
+        logits = first.out["logits"][0].detach().float().cpu().numpy()
+        top5 = top_k(logits, explainer.categories, 5)
+    else:
+        logits, top5 = explainer.top5(x)
     target = resolve_target(options.target, logits, explainer.categories)
-    layer = None
     settings: dict = {}
     yield Step(0, None, f"{method}")
-    if method == "gradient":
-        m = input_gradient(explainer, x, target)
-    elif method == "guided-backprop":
-        m = input_gradient(explainer, x, target, guided=True)
+    if method in ("gradient", "guided-backprop"):
+        m = first.input_gradient(target)
     elif method == "cam":
         head = explainer.cam_head()
         layer = head.layer
         m = cam(explainer, x, target, head)
-    elif method in ("gradcam", "gradcam++", "guided-gradcam"):
-        layer = explainer.resolve_layer(options.layer)
-        m = grad_cam(explainer, x, target, layer, plus=method == "gradcam++")
+    elif method in LAYER_METHODS:
+        m = _upsample(first.grad_cam(target, layer, plus=method == "gradcam++"), explainer.input_size)
         if method == "guided-gradcam":
             m = input_gradient(explainer, x, target, guided=True) * m[None]
     elif method == "occlusion":
@@ -95,13 +102,41 @@ def explain(explainer: Explainer, x: torch.Tensor, method: str, options: Options
 
 # --- gradients -------------------------------------------------------------------------------------
 
+class _Pass:
+    """One forward pass kept for autograd: the logits, the layers' outputs, the input's handle."""
+
+    def __init__(self, explainer: Explainer, x: torch.Tensor, layers: tuple, *, guided: bool = False):
+        model = explainer.cut(layers, guided=guided)
+        self.x = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            self.out = model(self.x)
+
+    def input_gradient(self, target: int) -> np.ndarray:
+        """d logit[target] / d input: (3, H, W)."""
+        (g,) = torch.autograd.grad(self.out["logits"][:, target].sum(), self.x)
+        return g[0].float().cpu().numpy()
+
+    def grad_cam(self, target: int, layer: str, *, plus: bool = False) -> torch.Tensor:
+        """Grad-CAM (Selvaraju et al. 2017) on the layer's grid: ReLU(sum_k alpha_k A_k), alpha_k the
+        spatial mean of d logit / dA_k. Grad-CAM++ (Chattopadhay et al. 2018) weighs the positive
+        gradients by a = g^2 / (2 g^2 + sum(A) g^3), the paper's closed form for an exponential score."""
+        a = self.out[layer]
+        (g,) = torch.autograd.grad(self.out["logits"][:, target].sum(), a)
+        a, g = a[0].detach().double(), g[0].double()
+        if plus:
+            g2, g3 = g ** 2, g ** 3
+            denom = 2 * g2 + a.sum((1, 2), keepdim=True) * g3
+            coeff = torch.where(g != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)),
+                                torch.zeros_like(g))
+            alpha = (coeff * g.clamp(min=0)).sum((1, 2))
+        else:
+            alpha = g.mean((1, 2))
+        return torch.relu(torch.einsum("k,khw->hw", alpha, a))
+
+
 def input_gradient(explainer: Explainer, x: torch.Tensor, target: int, *, guided: bool = False) -> np.ndarray:
     """d logit[target] / d input: (3, H, W); with `guided`, through guided backprop's rule."""
-    model = explainer.cut((), guided=guided)
-    with torch.enable_grad():
-        xi = x.detach().clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(model(xi)["logits"][:, target].sum(), xi)
-    return g[0].float().cpu().numpy()
+    return _Pass(explainer, x, (), guided=guided).input_gradient(target)
 
 
 def integrated_gradients(explainer: Explainer, x: torch.Tensor, target: int, *, steps: int, baseline: str,
@@ -145,24 +180,8 @@ def cam(explainer: Explainer, x: torch.Tensor, target: int, head) -> np.ndarray:
 
 def grad_cam_grid(explainer: Explainer, x: torch.Tensor, target: int, layer: str, *,
                   plus: bool = False) -> torch.Tensor:
-    """Grad-CAM (Selvaraju et al. 2017) on the layer's grid: ReLU(sum_k alpha_k A_k), alpha_k the
-    spatial mean of d logit / dA_k. Grad-CAM++ (Chattopadhay et al. 2018) weighs the positive
-    gradients by a = g^2 / (2 g^2 + sum(A) g^3), the paper's closed form for an exponential score."""
-    model = explainer.cut((layer,))
-    with torch.enable_grad():
-        out = model(x.detach())
-        a = out[layer]
-        (g,) = torch.autograd.grad(out["logits"][:, target].sum(), a)
-    a, g = a[0].detach().double(), g[0].double()
-    if plus:
-        g2, g3 = g ** 2, g ** 3
-        denom = 2 * g2 + a.sum((1, 2), keepdim=True) * g3
-        coeff = torch.where(g != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)),
-                            torch.zeros_like(g))
-        alpha = (coeff * g.clamp(min=0)).sum((1, 2))
-    else:
-        alpha = g.mean((1, 2))
-    return torch.relu(torch.einsum("k,khw->hw", alpha, a))
+    """Grad-CAM (or Grad-CAM++ with `plus`) on the layer's grid; see _Pass.grad_cam."""
+    return _Pass(explainer, x, (layer,)).grad_cam(target, layer, plus=plus)
 
 
 def grad_cam(explainer: Explainer, x: torch.Tensor, target: int, layer: str, *, plus: bool = False) -> np.ndarray:
