@@ -162,6 +162,15 @@ def test_t_sne_frames_stay_fitted_until_the_user_zooms_and_the_end_keeps_the_zoo
     assert in_view(view, s.layout).all()
 
 
+def test_a_new_projection_after_a_zoom_is_fitted(qtbot, view):
+    s = view.session
+    s.set_layout(s.layout, "tsne")
+    wheel(view, 3)
+    new = np.random.default_rng(5).normal(size=(len(s.layout), 2)) * 100 + 500  # other perplexity: elsewhere
+    s.set_layout(new, "pca")  # a new t-SNE starts from its PCA
+    assert in_view(view, new).all()
+
+
 def test_the_window_keeps_the_user_s_zoom_when_the_pipeline_finishes(qtbot, window):
     run = icon_run()
     window.session.set_run(run)

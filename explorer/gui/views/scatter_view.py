@@ -87,7 +87,8 @@ class ScatterView(QWidget):
         self._sample = np.zeros(0, np.int64)  # the rows the density image is drawn from
         self._hover_index = -1
         self._autorange_pending = True
-        self._user_zoomed = False  # the user moved the view: new layouts no longer refit it
+        self._user_zoomed = False  # the user moved the view: the frames of this projection no longer refit it
+        self._last_method = None  # layout_method of the last layout drawn
         self.mode = "empty"  # points | density | empty: what the last redraw drew
         self._prepare_sources()
         self.card = HoverCard(self)
@@ -121,7 +122,11 @@ class ScatterView(QWidget):
     def _on_layout_changed(self):
         """A new layout (a t-SNE frame too): the view follows it, fitted, until the user zooms or pans."""
         self._prepare_sources()
-        layout = self.session.layout
+        layout, method = self.session.layout, self.session.layout_method
+        # a new projection (not the next frame of this one) is a new map: the old zoom means nothing there
+        if not (self._last_method in ("pca", "tsne-partial") and method in ("tsne-partial", "tsne")):
+            self._user_zoomed = False
+        self._last_method = method
         if layout is not None and (self._autorange_pending or not self._user_zoomed):
             self._fit()
             self._autorange_pending = False
