@@ -44,7 +44,7 @@ class _Canvas(QWidget):
         self.box = (0, 0, 0, 0)
         self.opacity = 0.55
         self.show_heat = True
-        self.setMinimumSize(120, 120)
+        self.setMinimumSize(80, 80)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def sizeHint(self) -> QSize:
@@ -201,6 +201,5 @@ class OverlayView(QWidget):
 
 def overlay_caption(channel: int, layer: str, name: str) -> str:
     """What the map shows: which channel of which layer, in which image, and what the colours measure."""
-    return (f"Channel {channel} of {layer} in {name}: the activation of each unit (the layer's output at "
-            "that position), over the part of the image the network saw; colours from the lowest to the "
-            "highest value in this image.")
+    return (f"Channel {channel} of {layer} in {name}: each unit's activation (the layer's output) over the "
+            "part of the image the network saw, lowest to highest in this image")
