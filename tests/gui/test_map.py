@@ -269,6 +269,7 @@ def test_colour_by_a_regex_group_of_the_file_name(qtbot, view, panels):
     assert len({next(iter(c)) for c in per_design.values()}) == 3
     assert [colour.legend.item(i).text() for i in range(colour.legend.count())] == ["flat  (8)", "line  (8)",
                                                                                      "solid  (8)"]
+    assert view.toolbar.colour_label.text() == "Colour: ^([a-z]+)_ (group 1) (legend in the Map tab)"
     # a regex without a group says so, inline, and leaves the colouring as it was
     colour.pattern.setText("^[a-z]+_")
     with qtbot.waitSignal(colour.coloured, timeout=10_000):
@@ -490,11 +491,14 @@ def test_keys_escape_clears_arrows_pan_plus_minus_zoom(qtbot, view):
 
 
 # --- session files in the window ------------------------------------------------------------------------------
-def test_a_session_saved_and_reopened_in_a_new_window(qtbot, window, photo_folder, tmp_path):
+def test_a_session_saved_and_reopened_in_a_new_window(qtbot, window, tmp_path, shots):
     from explorer.gui.main_window import MainWindow
     from tests.gui.test_app import run_pipeline
 
-    run_pipeline(qtbot, window, photo_folder, model="alexnet", projection="pca")
+    from tests.gui.icon_set import make_icon_set
+
+    icons = make_icon_set(tmp_path / "icons", variants=2)  # 4 objects x 3 designs x 2
+    run_pipeline(qtbot, window, icons, model="alexnet", projection="pca")
     s = window.session
     s.select([1, 5])
     s.save_selection("two")
@@ -502,7 +506,7 @@ def test_a_session_saved_and_reopened_in_a_new_window(qtbot, window, photo_folde
     s.update(point_size=10, selection_mode="add")
     colour = window.map_panel.colour
     colour.by.setCurrentIndex(colour.by.findData("regex"))
-    colour.pattern.setText(r"\.(png|jpg)$")
+    colour.pattern.setText(r"^([a-z]+)_")  # the design
     with qtbot.waitSignal(colour.coloured, timeout=20_000):
         colour.apply()
     path = str(tmp_path / "study.explorer.json")
@@ -519,10 +523,13 @@ def test_a_session_saved_and_reopened_in_a_new_window(qtbot, window, photo_folde
     assert {paths[i] for i in t.named_selections["two"]} == {s.run.rows[1].path, s.run.rows[5].path}
     assert (t.model, t.weights, t.projection, t.point_size, t.selection_mode) == ("alexnet", "random", "pca", 10,
                                                                                    "add")
-    kinds = [p.rsplit(".", 1)[1] for p in paths]  # independent: the extension
+    designs = [p.split("/")[-1].split("_")[0] for p in paths]  # independent: the prefix before _
     cats = [text for text, _, _ in t.colour_by.legend]
-    assert [cats[c] for c in t.colour_by.codes] == kinds
-    assert other.map_panel.colour.pattern.text() == r"\.(png|jpg)$"  # the panel shows the restored colouring
+    assert cats == ["duotone", "flat", "line"] and [cats[c] for c in t.colour_by.codes] == designs
+    assert other.map_panel.colour.pattern.text() == r"^([a-z]+)_"  # the panel shows the restored colouring
+    qtbot.waitUntil(lambda: t.layout is not None and t.layout_method == "pca", timeout=60_000)
+    qtbot.wait(300)
+    other.grab().save(str(shots / "session-reopened-icons.png"))
     other.jobs.cancel()
     other.jobs.wait(30_000)
 
@@ -530,7 +537,7 @@ def test_a_session_saved_and_reopened_in_a_new_window(qtbot, window, photo_folde
     bad.write_text('{"format": "cnn-feature-explorer session", "version": 7, "dataset": "x"}')
     assert not window.session_files.open(str(bad))
     assert "newer version of the app (session format 7)" in window.banner.text() and window.banner.isVisibleTo(window)
-    assert window.session.dataset == str(photo_folder)  # the map on screen stays
+    assert window.session.dataset == str(icons)  # the map on screen stays
 
 
 def test_a_big_run_is_searched_in_the_analysis_lane(qtbot, view, panels, monkeypatch):

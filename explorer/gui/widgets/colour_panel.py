@@ -97,6 +97,7 @@ class ColourPanel(QWidget):
         self.apply_button.clicked.connect(self.apply)
         self.pattern.returnPressed.connect(self.apply)
         self.csv_button.clicked.connect(self.choose_csv)
+        self.column.activated.connect(lambda _: self.apply())  # another column: colour by it at once
         bridge.colour_changed.connect(self._show)
         bridge.run_changed.connect(self._show)
         self._by_changed()
@@ -120,8 +121,9 @@ class ColourPanel(QWidget):
     def choose_csv(self):
         path, _ = QFileDialog.getOpenFileName(self, "CSV of metadata (a path column and value columns)", "",
                                               "CSV (*.csv *.tsv *.txt);;All files (*)")
-        if path:
-            self.set_csv(path)
+        if path and self.set_csv(path):
+            self.by.setCurrentIndex(self.by.findData("csv"))
+            self.apply()
 
     def set_csv(self, path: str) -> bool:
         """Read the CSV's header for its columns; a bad file is said here."""

@@ -7,8 +7,8 @@ them too), so the bar always shows what the map does.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QToolButton,
-                               QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QSpinBox,
+                               QToolButton, QWidget)
 
 from ...core.session import SELECTION_MODES
 from ..bridge import SessionBridge
@@ -50,17 +50,31 @@ class MapToolbar(QWidget):
         lay.addWidget(self.opacity)
         self.density = QCheckBox("Density", toolTip="Draw a density image instead of points, at any count")
         lay.addWidget(self.density)
-        lay.addStretch(1)
+        lay.addSpacing(10)
+        # what the colours mean, right over the map (the class legend is only right when colouring by label)
+        self.colour_label = QLabel()
+        self.colour_label.setStyleSheet("color: #444;")
+        self.colour_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        lay.addWidget(self.colour_label, 1)
 
         self.size.valueChanged.connect(lambda v: setattr(self.session, "point_size", v))
         self.opacity.valueChanged.connect(lambda v: setattr(self.session, "point_opacity", v / 100))
         self.density.toggled.connect(lambda on: setattr(self.session, "density_view", on))
         bridge.selection_mode_changed.connect(self.refresh)
         bridge.map_style_changed.connect(self.refresh)
+        bridge.colour_changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self):
         s = self.session
+        if s.colour_channel is not None:
+            text = f"Colour: channel {s.colour_channel} (Neurons tab)"
+        elif s.colour_by is not None:
+            text = f"Colour: {s.colour_by.title} (legend in the Map tab)"
+        else:
+            text = "Colour: label (Classes in Controls)"
+        self.colour_label.setText(text)
+        self.colour_label.setToolTip(text)
         self.mode_buttons.get(s.selection_mode, self.mode_buttons["replace"]).setChecked(True)
         for widget, value in ((self.size, s.point_size), (self.opacity, round(s.point_opacity * 100)),
                               (self.density, s.density_view)):
