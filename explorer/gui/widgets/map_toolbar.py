@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QSpinBox,
-                               QToolButton, QWidget)
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ...core.session import SELECTION_MODES
 from ..bridge import SessionBridge
@@ -28,8 +28,11 @@ class MapToolbar(QWidget):
         self.session = s = bridge.session
         self.modes = QButtonGroup(self)
         self.mode_buttons: dict[str, QToolButton] = {}
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(4, 2, 4, 2)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(4, 2, 4, 0)
+        rows.setSpacing(0)
+        lay = QHBoxLayout()
+        rows.addLayout(lay)
         lay.setSpacing(3)
         lay.addWidget(QLabel("Select"))
         for mode in SELECTION_MODES:
@@ -50,12 +53,12 @@ class MapToolbar(QWidget):
         lay.addWidget(self.opacity)
         self.density = QCheckBox("Density", toolTip="Draw a density image instead of points, at any count")
         lay.addWidget(self.density)
-        lay.addSpacing(10)
+        lay.addStretch(1)
         # what the colours mean, right over the map (the class legend is only right when colouring by label)
         self.colour_label = QLabel()
-        self.colour_label.setStyleSheet("color: #444;")
+        self.colour_label.setStyleSheet("color: #555;")
         self.colour_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        lay.addWidget(self.colour_label, 1)
+        rows.addWidget(self.colour_label)
 
         self.size.valueChanged.connect(lambda v: setattr(self.session, "point_size", v))
         self.opacity.valueChanged.connect(lambda v: setattr(self.session, "point_opacity", v / 100))
