@@ -26,7 +26,7 @@ from ..model.extract import LOGITS
 from ..model.graph import ModelGraph, model_graph
 from ..model.zoo import LoadedModel
 from ..progress import Step, Work
-from ..run.arrays import REGISTRY, default_arrays, plan
+from ..run.arrays import PREDICTIONS, REGISTRY, default_arrays, keyed_arrays, plan
 from ..run.locks import acquire as acquire_lock
 from ..run.cache import cache_donor, cache_path, remember_cached
 from ..run.folder import open_run
@@ -66,15 +66,16 @@ def resolve_device(name: str = "auto") -> torch.device:
 def family_key(model: LoadedModel, layers: str | Sequence[str], arrays: Sequence[str] | None = None) -> str:
     """Everything that changes the numbers except the files: model, weights, layers, arrays, input, pooling.
 
-    A one-layer run of the default arrays keeps the key of the first release, so its runs are found again.
+    A one-layer run of the default arrays keeps the key of the first release, so its runs are found again;
+    the predictions do not count (arrays.keyed_arrays): runs written before they were kept are found too.
     """
     layers = [layers] if isinstance(layers, str) else list(layers)
     parts = {"model": model.name, "weights": model.weights_id, "layer": layers[0],
              "preprocess": model.preprocess.to_dict(), "pooling": POOLING, "schema": 1}
     if len(layers) > 1:
         parts["layers"] = layers
-    if arrays is not None and sorted(arrays) != sorted(default_arrays()):
-        parts["arrays"] = sorted(arrays)
+    if arrays is not None and keyed_arrays(arrays) != keyed_arrays(default_arrays()):
+        parts["arrays"] = keyed_arrays(arrays)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -92,8 +93,21 @@ def _layer_entry(info) -> dict:
                 "jump": list(field.j), "size": list(field.r), "start": list(field.start)}}
 
 
+def _head_entry(model: LoadedModel, logits_shape: tuple[int, ...] | None) -> dict | None:
+    """What the predictions' class indices mean: the number of classes and their names
+    ("imagenet-1k": the shipped list in data.imagenet_classes, which every ImageNet head uses)."""
+    if logits_shape is None or len(logits_shape) != 1:
+        return None
+    from ..data.imagenet_classes import CLASSES
+
+    names = list(model.categories or []) or None
+    if names is not None and names == [c[1] for c in CLASSES]:
+        names = "imagenet-1k"
+    return {"classes": int(logits_shape[0]), "categories": names}
+
+
 def _manifest(dataset: Dataset, model: LoadedModel, infos: list, graph: ModelGraph, arrays: list[str],
-              logits_shape: tuple[int, ...] | None) -> dict:
+              logits_shape: tuple[int, ...] | None, head: tuple[int, ...] | None = None) -> dict:
     import PIL
     import torchvision
 
@@ -122,6 +136,7 @@ def _manifest(dataset: Dataset, model: LoadedModel, infos: list, graph: ModelGra
         "pooling": POOLING,
         "layers": layers,
         "arrays": plan(layers, arrays, logits_shape),
+        "head": _head_entry(model, head or logits_shape),
         "versions": {"explorer": __version__, "python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "timm": timm_version, "numpy": np.__version__,
                      "pillow": PIL.__version__},
@@ -282,17 +297,18 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     layers = [layer] if isinstance(layer, str) else list(layer or [graph.default])
     layers = list(dict.fromkeys(graph.resolve(name) for name in layers))  # block names: their output
     infos = [graph[name] for name in layers]
-    arrays = list(arrays) if arrays is not None else default_arrays()
+    head = _head_shape(graph)  # None: the model does not return one tensor (no classifier head)
+    arrays = list(arrays) if arrays is not None else default_arrays(head)  # predictions too, with a head
     unknown = [name for name in arrays if name not in REGISTRY]
     if unknown:
         raise ExplorerError(f"Unknown array {unknown[0]!r}; known: {', '.join(REGISTRY)}.")
     with_logits = any(REGISTRY[name].source == "logits" for name in arrays)
-    logits_shape = _logits_shape(graph) if with_logits else None
+    logits_shape = (head or _logits_shape(graph)) if with_logits else None  # (the latter raises, saying why)
     key = run_key(dataset, model, layers, arrays)
     path = Path(out) if out is not None else cache_path(key)
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
     signatures = dataset.signatures()
-    manifest = _manifest(dataset, model, infos, graph, arrays, logits_shape)
+    manifest = _manifest(dataset, model, infos, graph, arrays, logits_shape, head)
     lock = yield from acquire_lock(path)  # one writer per run folder: a second embed waits its turn
     try:
         return (yield from _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifest, rows,
@@ -308,6 +324,10 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
     """embed_dataset once it holds the run's lock."""
     run, resumed = open_run(path, key, manifest, rows, overwrite=overwrite, signatures=signatures)
     note = f"rebuilt: {run.rebuilt_because}" if run.rebuilt_because else ""
+    planned = {e["name"] for e in manifest["arrays"]}
+    if planned & set(PREDICTIONS) and not run.has_array("top5_classes"):  # opened as it is (folder.open_run)
+        note = "; ".join(filter(None, [note, "this run was embedded before predictions were kept: embed again "
+                                              "with --overwrite to add them"]))
     changed = run.changed_rows(signatures) if resumed else np.zeros(0, np.int64)
     if len(changed):  # same names, sizes and times, yet the files changed: their rows are recomputed
         run.reset_rows(changed, signatures)
@@ -334,12 +354,13 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
             run.save(complete=True)
         _check_something_embedded(run)
         yield Step(total, total, "already embedded")
-        return EmbedResult(run, 0, True, time.perf_counter() - start, str(dev))
+        return EmbedResult(run, 0, True, time.perf_counter() - start, str(dev), note)
 
     done = total - len(pending)
     yield Step(done, total, f"loading {model.name} on {dev}")
-    extractor = graph.extractor(layers, logits=with_logits).to(dev)  # its own weights: the model stays put
     entries = [(e["name"], e["layer"]) for e in run.manifest["arrays"]]
+    with_logits = any(at is None for _, at in entries)  # the run's own arrays (an older run may have none)
+    extractor = graph.extractor(layers, logits=with_logits).to(dev)  # its own weights: the model stays put
     # channels_last is 2-3x faster for convs on CUDA and on oneDNN CPUs alike
     extractor = extractor.to(memory_format=torch.channels_last)
     on = {"device": dev}
@@ -419,6 +440,23 @@ def _finite_rows(values: dict) -> np.ndarray:
             row_ok = np.isfinite(v.reshape(len(v), -1)).all(axis=1)
             ok = row_ok if ok is None else ok & row_ok
     return ok if ok is not None else np.ones(len(next(iter(values.values()))), bool)
+
+
+def _head_shape(graph: ModelGraph) -> tuple[int, ...] | None:
+    """Per image: the shape of the model's output ((K,) for a classifier), None when it has no one output.
+
+    Read from the traced graph's shapes (no pass); models fx cannot trace run one image."""
+    if graph.traced:
+        try:
+            meta = graph._logits_node().meta.get("tensor_meta")
+        except ExplorerError:
+            return None
+        if hasattr(meta, "shape"):
+            return tuple(int(s) for s in meta.shape[1:])
+    try:
+        return _logits_shape(graph)
+    except (ExplorerError, AttributeError, TypeError, RuntimeError):  # no one tensor comes out
+        return None
 
 
 def _logits_shape(graph: ModelGraph) -> tuple[int, ...]:

@@ -94,8 +94,50 @@ register(ArraySpec("channel_max", "float16", True, channels, _max))
 register(ArraySpec("channel_argmax", "int32", True, channels, _argmax))
 
 
-def default_arrays() -> list[str]:
-    return [name for name, spec in REGISTRY.items() if spec.default]
+# Predictions, kept when the model has a classifier head (its output is one score per class): the
+# five most probable classes, their softmax probabilities, and the logits themselves where they are
+# small enough to keep for every image (see LOGITS_MAX). Runs without them stay valid (see `predictions`).
+TOP_K = 5
+LOGITS_MAX = 1000  # classes: N x 1000 float16 is 2 kB per image; an ImageNet-21k head would be 44 kB
+
+
+def _top(shape):
+    return min(TOP_K, int(shape[0]))
+
+
+def _top_classes(logits):
+    import torch
+
+    return logits.topk(min(TOP_K, logits.shape[1]), dim=1).indices.to(torch.int32)
+
+
+def _top_probabilities(logits):
+    probs = logits.float().softmax(dim=1)
+    return probs.topk(min(TOP_K, probs.shape[1]), dim=1).values
+
+
+register(ArraySpec("top5_classes", "int32", False, lambda shape: (_top(shape),), _top_classes, source="logits"))
+register(ArraySpec("top5_probabilities", "float32", False, lambda shape: (_top(shape),), _top_probabilities,
+                   source="logits"))
+register(ArraySpec("logits", "float16", False, lambda shape: tuple(shape), lambda logits: logits, source="logits"))
+PREDICTIONS = ("top5_classes", "top5_probabilities", "logits")
+
+
+def default_arrays(head: tuple[int, ...] | None = None) -> list[str]:
+    """The arrays every embedding writes: the per-layer ones, and the predictions when the model's
+    output `head` is one score per class ((K,), K >= 2); the logits only up to LOGITS_MAX classes."""
+    names = [name for name, spec in REGISTRY.items() if spec.default and spec.source == "layer"]
+    if head is not None and len(head) == 1 and head[0] >= 2:
+        names += [name for name, spec in REGISTRY.items() if spec.default and spec.source == "logits"
+                  and not (name == "logits" and head[0] > LOGITS_MAX)]
+    return names
+
+
+def keyed_arrays(names) -> list[str]:
+    """The arrays that tell runs apart (the cache key): the predictions are not among them. They come
+    from the same forward pass and do not change the features, so a run written before they were kept
+    keeps its key and opens as it is (it just has no predictions)."""
+    return sorted(name for name in names if name not in PREDICTIONS)
 
 
 def plan(layers: list[dict], names: list[str] | None = None,

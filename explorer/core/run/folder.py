@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import RunFolderError
 from .files import check_space, reserve
+from .arrays import PREDICTIONS
 from .migrate import SCHEMA_VERSION, upgrade
 from .ownership import owned_files, recorded_files, remove_leftovers, remove_owned, remove_projections, write_marker
 from .store import Row, Run, load_run, now
@@ -64,10 +65,18 @@ def _ours(path: Path) -> tuple[dict | None, set[str] | None]:
         manifest = upgrade(raw, str(path))  # a newer format raises: not ours to change
     return manifest, owned_files(path, manifest)
 
-def _same_arrays(run: Run, manifest: dict) -> bool:
-    """The run holds exactly the arrays (names, layers, files, row shapes) the manifest plans."""
+def _same_arrays(run: Run, manifest: dict, *, older: bool = False) -> bool:
+    """The run holds exactly the arrays (names, layers, files, row shapes) the manifest plans.
+
+    older: a run written before predictions were kept also counts (every planned array but the
+    predictions): it keeps working as it is, without them, rather than being refused or recomputed.
+    """
     key = lambda e: (e["name"], e["layer"], e["file"], tuple(e["row_shape"]))  # noqa: E731
-    return sorted(map(key, run.manifest["arrays"])) == sorted(map(key, manifest["arrays"]))
+    held, planned = sorted(map(key, run.manifest["arrays"])), sorted(map(key, manifest["arrays"]))
+    if held == planned:
+        return True
+    without = [e for e in planned if e[0] not in PREDICTIONS]
+    return older and held == without
 
 def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
              *, overwrite: bool = False, signatures: np.ndarray | None = None) -> tuple[Run, bool]:
@@ -94,9 +103,13 @@ def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
             run = load_run(path, writable=True)
         except RunFolderError as exc:
             run, rebuilt_because = None, str(exc)  # ours, but damaged or edited: rebuilt below
-        if run is not None and run.key == key and len(run) == len(rows) and _same_arrays(run, manifest):
+        if run is not None and run.key == key and len(run) == len(rows) and \
+                _same_arrays(run, manifest, older=not overwrite):
             return run, True
-        if run is not None and _same_family(run.manifest, manifest) and _same_arrays(run, manifest):
+        if run is not None and _same_family(run.manifest, manifest) and \
+                _same_arrays(run, manifest, older=not overwrite):
+            if not _same_arrays(run, manifest):  # an older run is updated as it is, its rows taken over
+                manifest = dict(manifest, arrays=run.manifest["arrays"])
             return _update_in_place(path, run, dict(manifest, key=key), rows, signatures), False
         if run is not None and not overwrite:
             m = run.manifest

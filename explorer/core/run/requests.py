@@ -86,7 +86,7 @@ def find_finished(request: EmbedRequest, dataset: Dataset | None = None) -> Run 
 
     `dataset`: the folder already listed by the caller, so it is not listed twice.
     """
-    if request.out is not None or request.verify:
+    if request.out is not None or request.verify or request.overwrite:  # the embedding decides
         return None
     spec = request.dataset
     if dataset is not None:

@@ -1,0 +1,92 @@
+"""Top-1 and top-5 accuracy of a run's stored predictions against its folder labels.
+
+    result = run_accuracy(run, mapping_csv=None)   # labels mapped as class_mapping says
+    result.top1, result.top5, result.per_class["tabby"], result.confused[:5]
+
+Images whose label maps to no class of the head (and images without a label, or not embedded)
+are left out and counted in `left_out`; the mapping is part of the result, so it can be shown
+and corrected (a CSV) before the numbers are quoted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ExplorerError
+from ..run.store import Run
+from .class_mapping import LabelMapping, map_labels, read_mapping_csv
+from .predictions import Predictions, load_predictions
+
+
+@dataclass
+class Accuracy:
+    top1: float
+    top5: float
+    n: int  # images counted
+    left_out: int  # images not counted: no label, a label that maps to no class, or not embedded
+    per_class: dict[str, dict]  # label -> {n, top1, top5}
+    mapping: dict[str, LabelMapping]
+    confused: list[dict]  # the most frequent wrong top-1 answers: {label, class, name, count}
+    k: int  # how many classes "top-5" looked at (fewer for a head with fewer classes)
+
+    def to_dict(self, name) -> dict:
+        return {"top1": self.top1, "top5": self.top5, "n": self.n, "left_out": self.left_out,
+                "per_class": self.per_class, "mapping": {k: m.to_dict(name) for k, m in self.mapping.items()},
+                "confused": self.confused}
+
+
+def label_classes(run: Run, preds: Predictions, mapping_csv: str | os.PathLike | None = None
+                  ) -> dict[str, LabelMapping]:
+    """Each label of the run -> the head classes it means (the CSV, if given, overrides)."""
+    csv_map = read_mapping_csv(mapping_csv, preds.categories, preds.n_classes) if mapping_csv else None
+    return map_labels(run.labels, preds.categories, preds.n_classes, csv_map)
+
+
+def correctness(labels, preds: Predictions, mapping: dict[str, LabelMapping]) -> np.ndarray:
+    """(n,) float32 per image: 1 when the top-1 class is one its label means, 0 when not, NaN when
+    unknown (no label, an unmapped label, not embedded). What the map colours 'correct / wrong' by."""
+    out = np.full(len(labels), np.nan, np.float32)
+    top1 = preds.predicted
+    for i, label in enumerate(labels):
+        m = mapping.get(str(label)) if label is not None else None
+        if m is not None and m.classes and preds.valid[i]:
+            out[i] = float(int(top1[i]) in m.classes)
+    return out
+
+
+def run_accuracy(run: Run, mapping_csv: str | os.PathLike | None = None, *, confused: int = 10) -> Accuracy:
+    """Top-1/top-5 accuracy overall and per label, and the most confused (label, class) pairs."""
+    preds = load_predictions(run)
+    labels = run.labels
+    if not any(label is not None for label in labels):
+        raise ExplorerError(f"{run.path}: the images have no labels (put them in one sub-folder per class), "
+                            "so there is nothing to measure accuracy against.")
+    mapping = label_classes(run, preds, mapping_csv)
+    if not any(m.classes for m in mapping.values()):
+        shown = ", ".join(repr(k) for k in list(mapping)[:4]) + (", ..." if len(mapping) > 4 else "")
+        raise ExplorerError(f"{run.path}: none of the labels ({shown}) names a class of the model's head; "
+                            "give --mapping CSV with rows label,class_index.")
+    k = min(5, preds.classes.shape[1])
+    counted = []
+    for i, label in enumerate(labels):
+        m = mapping.get(str(label)) if label is not None else None
+        if m is not None and m.classes and preds.valid[i]:
+            counted.append(i)
+    idx = np.asarray(counted, np.int64)
+    hits1 = np.array([int(preds.classes[i, 0]) in mapping[labels[i]].classes for i in idx], bool)
+    hits5 = np.array([bool(set(map(int, preds.classes[i, :k])) & set(mapping[labels[i]].classes)) for i in idx], bool)
+    per_class = {}
+    for label, m in mapping.items():
+        mine = np.array([labels[i] == label for i in idx], bool)
+        if m.classes and mine.any():
+            per_class[label] = {"n": int(mine.sum()), "top1": float(hits1[mine].mean()), "top5": float(hits5[mine].mean())}
+    wrong = Counter((labels[i], int(preds.classes[i, 0])) for i, hit in zip(idx, hits1) if not hit)
+    pairs = [{"label": label, "class": c, "name": preds.name(c), "count": n}
+             for (label, c), n in sorted(wrong.items(), key=lambda kv: (-kv[1], kv[0]))[:confused]]
+    n = len(idx)
+    return Accuracy(float(hits1.mean()) if n else 0.0, float(hits5.mean()) if n else 0.0, n, len(run) - n,
+                    per_class, mapping, pairs, k)

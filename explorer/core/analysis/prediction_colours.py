@@ -1,0 +1,68 @@
+"""Colour the map by the stored predictions: the predicted class, its confidence, the entropy, or
+whether the top-1 class is right for the image's label (when labels map to the head's classes).
+
+    colouring = colour_by_prediction(run, "correct")   # a metadata.Colouring, as the other colourings
+
+The spec ({"by": "prediction", "what": ..., "mapping": CSV or None}) is what a session keeps.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from .accuracy import correctness, label_classes
+from .colours import UNLABELLED, class_colour
+from .metadata import Colouring, MetadataError, colour_by_values
+from .predictions import has_predictions, load_predictions, no_predictions_message
+
+WHAT = {"class": "predicted class", "confidence": "confidence (top-1 probability)",
+        "entropy": "entropy of the prediction (nats)", "correct": "top-1 right or wrong"}
+RIGHT, WRONG = (44, 160, 44), (214, 39, 40)
+
+
+def colour_by_prediction(run, what: str, mapping_csv: str | None = None) -> Colouring:
+    """MetadataError (one line) when the run has no predictions or `what` is unknown."""
+    if what not in WHAT:
+        raise MetadataError(f"Unknown prediction colouring {what!r} (expected {', '.join(WHAT)})")
+    if not has_predictions(run):
+        raise MetadataError(no_predictions_message(run))
+    preds = load_predictions(run)
+    spec = {"by": "prediction", "what": what, "mapping": mapping_csv}
+    if what == "class":
+        return _by_class(preds, spec)
+    if what in ("confidence", "entropy"):
+        x = preds.confidence if what == "confidence" else preds.entropy
+        return colour_by_values([None if np.isnan(v) else float(v) for v in x], spec, WHAT[what])
+    mapping = label_classes(run, preds, mapping_csv)
+    right = correctness(run.labels, preds, mapping)
+    unmapped = sorted(k for k, m in mapping.items() if not m.classes)
+    notes = [f"not mapped to the head's classes (grey): {', '.join(unmapped[:6])}{' …' if len(unmapped) > 6 else ''}"] \
+        if unmapped else []
+    if np.isnan(right).all():
+        raise MetadataError("None of the labels names a class of the model's head, so right and wrong are "
+                            "unknown; give a mapping CSV (label,class_index per row).")
+    codes = np.where(np.isnan(right), 2, np.where(right == 1, 0, 1)).astype(np.int64)
+    counts = np.bincount(codes, minlength=3)
+    table = [RIGHT, WRONG, UNLABELLED]
+    legend = [("right", RIGHT, int(counts[0])), ("wrong", WRONG, int(counts[1]))]
+    if counts[2]:
+        legend.append(("unknown", UNLABELLED, int(counts[2])))
+    return Colouring(spec, WHAT[what], codes, table, legend, False, int(counts[2]), notes)
+
+
+def _by_class(preds, spec: dict) -> Colouring:
+    """The top-1 class; the most frequent classes get the first (most distinct) colours."""
+    top1 = preds.predicted
+    counts = Counter(int(c) for c in top1[top1 >= 0])
+    order = [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    code_of = {c: k for k, c in enumerate(order)}
+    k = len(order)
+    codes = np.array([code_of.get(int(c), k) for c in top1], np.int64)
+    table = [class_colour(i) for i in range(k)] + [UNLABELLED]
+    legend = [(preds.name(c), table[code_of[c]], counts[c]) for c in order]
+    missing = int((top1 < 0).sum())
+    if missing:
+        legend.append(("not embedded", UNLABELLED, missing))
+    return Colouring(spec, WHAT["class"], codes, table, legend, False, missing, [])
