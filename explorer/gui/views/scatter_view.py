@@ -22,6 +22,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QVBoxLayout, QWidget
 
 from .map_items import HoverCard, SelectViewBox, build_hover_tree, points_in_polygon  # noqa: F401
+from .map_marks import MapMarks
 from .point_cloud import PointCloud
 from ..widgets.image_viewer import file_menu, open_large
 from ..widgets.map_toolbar import MapToolbar
@@ -33,8 +34,6 @@ POINT_LIMIT = 60_000  # more in view than this: density image
 DENSITY_SAMPLE = 200_000  # the density image of a bigger map is drawn from a fixed random sample
 THUMB_LIMIT = 250  # fewer in view than this: thumbnails (when enabled)
 HOVER_RADIUS_PX = 8
-MATCH_COLOUR = (225, 0, 85)  # crimson: apart from the palette's orange and the neighbours' purple
-NEIGHBOUR_COLOUR = (150, 30, 200)
 PAN_STEP = 0.1  # of the view per arrow key
 ZOOM_STEP = 0.8  # view scale per + key
 
@@ -67,17 +66,12 @@ class ScatterView(QWidget):
         self.points = PointCloud(size=self.session.point_size)
         self.points.setZValue(1)
         self.shown_index = np.zeros(0, np.int64)  # items drawn as points
-        self.match_rings = PointCloud(size=self.session.point_size + 6, ring=True)
-        self.match_rings.set_colours([(*MATCH_COLOUR, 255)])
-        self.match_rings.setZValue(3)
-        self.shown_matches = np.zeros(0, np.int64)
-        self.neighbour_marks = pg.ScatterPlotItem(size=14, pxMode=True, brush=None,
-                                                  pen=pg.mkPen(*NEIGHBOUR_COLOUR, width=2.4))
-        self.neighbour_marks.setZValue(4)
-        self.highlight = pg.ScatterPlotItem(size=15, pxMode=True, brush=None, pen=pg.mkPen(20, 20, 20, width=2.2))
-        self.highlight.setZValue(5)
-        for item in (self.density, self.points, self.match_rings, self.neighbour_marks, self.highlight):
+        for item in (self.density, self.points):
             self.vb.addItem(item, ignoreBounds=True)
+        self.marks = MapMarks(self.vb, self.session.point_size)
+        # the marks' items, named for tests and benchmarks
+        self.match_rings, self.neighbour_marks, self.highlight = (self.marks.match_rings, self.marks.neighbour_marks,
+                                                                  self.marks.highlight)
         self._thumb_items: dict[int, QGraphicsPixmapItem] = {}
         self._tree = None
         self._tree_index = np.zeros(0, np.int64)
@@ -239,7 +233,7 @@ class ScatterView(QWidget):
         inview = self.visible_in_view() if estimate <= 2 * POINT_LIMIT else None
         n = int(inview.sum()) if inview is not None else int(estimate)
         self.points.set_size(self.session.point_size)
-        self.match_rings.set_size(self.session.point_size + 6)
+        self.marks.set_point_size(self.session.point_size)
         if inview is not None and n <= POINT_LIMIT and not self.session.density_view:
             idx = np.flatnonzero(inview)
             self.points.set_points(layout[idx], self._codes[idx])
@@ -258,19 +252,12 @@ class ScatterView(QWidget):
         self._update_matches()
 
     def _update_matches(self):
-        """Ring the search's visible matches (the ones in view, at most POINT_LIMIT of them)."""
-        layout, matches = self.session.layout, self.session.matches
-        if layout is None or matches is None or not len(matches) or not len(self._visible):
-            self.match_rings.clear()
-            self.shown_matches = np.zeros(0, np.int64)
-            return
-        m = matches[matches < len(layout)]
-        m = m[self._visible[m]]
-        (x0, x1), (y0, y1) = self.vb.viewRange()
-        x, y = layout[m, 0], layout[m, 1]
-        m = m[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)][:POINT_LIMIT]
-        self.shown_matches = m
-        self.match_rings.set_points(layout[m], np.zeros(len(m), np.int64))
+        self.marks.show_matches(self.session.layout, self.session.matches, self._visible, self.vb.viewRange(),
+                                POINT_LIMIT)
+
+    @property
+    def shown_matches(self) -> np.ndarray:
+        return self.marks.shown_matches
 
     def _draw_density(self, sample_in: np.ndarray):
         """Each screen cell coloured by the mean class colour of its points, alpha by log count."""
@@ -334,21 +321,7 @@ class ScatterView(QWidget):
         self.redraw()
 
     def _update_highlight(self):
-        layout = self.session.layout
-        near = [i for i in self.session.neighbours if layout is not None and i < len(layout)]
-        near = [i for i in near if np.isfinite(layout[i, 0])]
-        if near:
-            self.neighbour_marks.setData(x=layout[near, 0], y=layout[near, 1])
-        else:
-            self.neighbour_marks.clear()
-        sel = [i for i in self.session.selection if layout is not None and i < len(layout)]
-        if not sel:
-            self.highlight.clear()
-            return
-        xy = layout[sel]
-        ok = np.isfinite(xy[:, 0])
-        size = 15 if len(sel) == 1 else 10
-        self.highlight.setData(x=xy[ok, 0], y=xy[ok, 1], size=size)
+        self.marks.show_selection(self.session.layout, self.session.selection, self.session.neighbours)
 
     def centre_on(self, index: int):
         layout = self.session.layout
