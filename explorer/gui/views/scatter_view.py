@@ -1,6 +1,6 @@
 """The feature-space map: points coloured by class or metadata, hover, click, box and lasso selection.
 
-Rings mark the search's matches (orange) and the selection's neighbours (purple). Clicks and
+Rings mark the search's matches (crimson) and the selection's neighbours (purple). Clicks and
 regions replace, add to, intersect or subtract from the selection (the map toolbar's mode; Shift
 adds, Ctrl removes, Ctrl+Shift intersects a click; Alt adds a region). Keys: Escape clears the
 selection, arrows pan, + and - zoom. A double-click opens an image large, a right-click offers its file.
