@@ -292,12 +292,13 @@ class JobRunner(QObject):
         # analysis jobs of different keys side by side, leaving a core to the pipeline and the GUI
         self.analysis = Lane("analysis", threads=max(1, min(4, QThread.idealThreadCount() - 1)), parent=self)
         self.io = Lane("io", threads=1, parent=self)
+        self.training = Lane("training", threads=1, parent=self)  # fine-tuning: long, apart from the maps
         for lane in self.lanes:
             lane.failed.connect(lambda name, message, lane=lane: self.failed.emit(lane.title, name, message))
 
     @property
     def lanes(self) -> tuple[Lane, ...]:
-        return self.pipeline, self.analysis, self.io
+        return self.pipeline, self.analysis, self.io, self.training
 
     @property
     def busy(self) -> bool:

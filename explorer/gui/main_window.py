@@ -191,8 +191,24 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         for dock in (self.controls_dock, self.gallery_dock, self.neurons_dock, self.explain_dock):  # closed docks come back here
             view.addAction(dock.toggleViewAction())
+        tools = self.menuBar().addMenu("&Tools")
+        self._action(tools, "&Fine-tune a head for these classes…", self.show_finetune)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About CNN Feature Explorer", self.show_about)
+
+    def show_finetune(self):
+        """Train a head for the dataset's classes (training lane); its checkpoint can then embed the data."""
+        from .views.finetune_dialog import FinetuneDialog
+
+        dialog = FinetuneDialog(self.session, self.jobs.training, self)
+        dialog.use_checkpoint.connect(self._use_checkpoint)
+        dialog.show()
+        self.finetune_dialog = dialog  # tests reach it here
+        return dialog
+
+    def _use_checkpoint(self, model: str, path: str, layer: str):
+        self.session.update(model=model, weights=path, layer=layer or None)
+        self.start_pipeline()
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
