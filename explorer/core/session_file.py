@@ -161,8 +161,9 @@ def read_session(path: str | os.PathLike) -> SavedSession:
     if not all(isinstance(p, str) for p in selection + hidden):
         raise SessionFileError(f"{name}: 'selection' and 'hidden_classes' must be lists of text")
     colouring = get("colouring", dict, {"by": "label"})
-    if colouring.get("by", "label") not in ("label", "regex", "csv", "channel"):
-        raise SessionFileError(f"{name}: colouring {colouring.get('by')!r} is not one of label, regex, csv, channel")
+    if colouring.get("by", "label") not in ("label", "regex", "csv", "channel", "prediction"):
+        raise SessionFileError(f"{name}: colouring {colouring.get('by')!r} is not one of label, regex, csv, channel, "
+                               "prediction")
     return SavedSession(path, settings, selection, named, hidden, colouring)
 
 
@@ -195,6 +196,13 @@ def resolve(saved: SavedSession, run) -> Resolved:
         try:
             colouring = metadata.colouring_from_spec(spec, paths, None, getattr(run, "dataset_root", None))
         except metadata.MetadataError as e:
+            notes.append(f"The colouring was not restored: {e}")
+    elif spec.get("by") == "prediction":  # the run's stored predictions (issue 12)
+        from .analysis.prediction_colours import colour_by_prediction
+
+        try:
+            colouring = colour_by_prediction(run, str(spec.get("what", "class")), spec.get("mapping"))
+        except (metadata.MetadataError, ExplorerError) as e:
             notes.append(f"The colouring was not restored: {e}")
     return Resolved(selection, named, hidden, colouring, channel, notes)
 

@@ -269,3 +269,26 @@ def test_colourings_by_prediction(tmp_path):
     shutil.copytree(FIXTURES / "run_v1", tmp_path / "old")
     with pytest.raises(MetadataError, match="no predictions"):
         colour_by_prediction(load_run(tmp_path / "old"), "class")
+
+
+def test_a_session_file_keeps_a_prediction_colouring(tmp_path):
+    """Saved while coloured by right/wrong, the session file opens again with the same colours (before,
+    the file was refused: 'colouring 'prediction' is not one of ...')."""
+    from explorer.core.analysis.prediction_colours import colour_by_prediction
+    from explorer.core.session import Session
+    from explorer.core.session_file import apply_resolved, read_session, resolve, save_session
+
+    run, _ = prediction_run(tmp_path / "run", ["n02123045", "espresso", "cat"] * 4,
+                            boost={"n02123045": [TABBY], "espresso": [ESPRESSO]})
+    first = Session()
+    first.update(dataset=str(tmp_path / "none"))
+    first.set_run(run)
+    first.set_colour_by(colour_by_prediction(run, "correct"))
+    save_session(tmp_path / "s.json", first)
+    second = Session()
+    second.set_run(run)
+    resolved = resolve(read_session(tmp_path / "s.json"), run)
+    assert not resolved.notes
+    apply_resolved(second, resolved)
+    assert second.colour_by.spec == {"by": "prediction", "what": "correct", "mapping": None}
+    np.testing.assert_array_equal(second.colour_by.codes, first.colour_by.codes)

@@ -23,6 +23,7 @@ from ..bridge import SessionBridge
 from ..jobs import JobRunner
 from ..thumbnails import ThumbnailCache, thumbnail_grid
 from ..widgets.image_viewer import file_menu, open_large
+from .prediction_text import top5_html
 
 THUMB = 96
 
@@ -148,7 +149,7 @@ class GalleryView(QWidget):
         self._set_preview(i)
         status, reason = run.status(i)
         label = self.session.labels[i] or "no label"
-        self.title.setText(f"<b>{run.rows[i].path}</b><br>label: {label} · item #{i}"
+        self.title.setText(f"<b>{run.rows[i].path}</b><br>label: {label} · item #{i}" + top5_html(run, i)
                            + (f"<br><span style='color:#b00'>{reason}</span>" if status != "ok" else ""))
         if status != "ok":
             self.caption.setText("This image has no features.")

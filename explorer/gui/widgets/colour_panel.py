@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QWidget)
 
 from ...core.analysis import metadata
+from ...core.errors import ExplorerError
 from ..bridge import SessionBridge
 from .compact_list import CompactList
 from ..jobs import JobRunner
@@ -26,8 +27,12 @@ def _compute(spec: dict, run):
     """In the lane: (Colouring or None, error message or '')."""
     paths = [r.path for r in run.rows]
     try:
+        if spec.get("by") == "prediction":  # the run's stored predictions (issue 12)
+            from ...core.analysis.prediction_colours import colour_by_prediction
+
+            return colour_by_prediction(run, spec.get("what", "class"), spec.get("mapping")), ""
         return metadata.colouring_from_spec(spec, paths, None, getattr(run, "dataset_root", None)), ""
-    except metadata.MetadataError as e:
+    except (metadata.MetadataError, ExplorerError) as e:
         return None, str(e)
 
 
@@ -42,6 +47,9 @@ class ColourPanel(QWidget):
         self.by.addItem("Label", "label")
         self.by.addItem("File-name regex", "regex")
         self.by.addItem("CSV column", "csv")
+        for what, text in (("class", "Predicted class"), ("confidence", "Confidence"), ("entropy", "Entropy"),
+                           ("correct", "Right / wrong")):
+            self.by.addItem(text, f"prediction:{what}")  # the model's stored predictions (issue 12)
         self.by.setToolTip("Label: the class folder; File-name regex: the text a group of a regular expression "
                            "captures in each file name; CSV column: a column of your CSV (path, values…)")
         self.pattern = QLineEdit(r"^([A-Za-z]+)_")
@@ -81,6 +89,8 @@ class ColourPanel(QWidget):
         self.pages.addWidget(QWidget())
         self.pages.addWidget(regex_page)
         self.pages.addWidget(csv_page)
+        for _ in range(4):  # the prediction colourings need no settings
+            self.pages.addWidget(QWidget())
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.by)
@@ -111,11 +121,13 @@ class ColourPanel(QWidget):
                     "whole_path": self.whole_path.isChecked()}
         if by == "csv":
             return {"by": "csv", "file": self._csv, "column": self.column.currentText() or None}
+        if by.startswith("prediction:"):
+            return {"by": "prediction", "what": by.split(":", 1)[1], "mapping": None}
         return {"by": "label"}
 
     def _by_changed(self, *_):
         self.pages.setCurrentIndex(self.by.currentIndex())
-        if self.by.currentData() == "label":
+        if self.by.currentData() == "label" or self.by.currentData().startswith("prediction:"):
             self.apply()
 
     def choose_csv(self):
@@ -172,7 +184,9 @@ class ColourPanel(QWidget):
         widgets = (self.by, self.pattern, self.group, self.whole_path, self.column)
         for w in widgets:
             w.blockSignals(True)
-        self.by.setCurrentIndex(max(0, self.by.findData(spec.get("by", "label"))))
+        by = spec.get("by", "label")
+        by = f"prediction:{spec.get('what')}" if by == "prediction" else by
+        self.by.setCurrentIndex(max(0, self.by.findData(by)))
         self.pages.setCurrentIndex(self.by.currentIndex())
         if spec.get("by") == "regex":
             self.pattern.setText(str(spec.get("pattern", "")))

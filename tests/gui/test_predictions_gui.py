@@ -1,0 +1,103 @@
+"""The map coloured by the stored predictions, and each image's top-5 in the gallery (issue 12, predictions)."""
+
+import numpy as np
+import pytest
+
+from ..core.test_predictions import ESPRESSO, TABBY, prediction_run
+
+
+@pytest.fixture
+def predicted(qtbot, tmp_path):
+    """A real run with stored predictions on the map, with the Map dock's panels and the gallery."""
+    from explorer.core.session import Session
+    from explorer.gui.bridge import SessionBridge
+    from explorer.gui.jobs import JobRunner
+    from explorer.gui.thumbnails import ThumbnailCache
+    from explorer.gui.views.gallery_view import GalleryView
+    from explorer.gui.views.scatter_view import ScatterView
+    from explorer.gui.widgets.map_panel import MapPanel
+
+    labels = ["n02123045", "espresso", "cat"] * 6
+    run, logits = prediction_run(tmp_path / "run", labels, boost={"n02123045": [TABBY], "espresso": [ESPRESSO]})
+    session = Session()
+    bridge = SessionBridge(session)
+    jobs = JobRunner()
+    thumbs = ThumbnailCache(96)
+    scatter = ScatterView(bridge, thumbs, jobs)
+    panel = MapPanel(bridge, jobs)
+    gallery = GalleryView(bridge, thumbs, ThumbnailCache(320), jobs)
+    for w in (scatter, panel, gallery):
+        qtbot.addWidget(w)
+        w.show()
+    session.set_run(run)
+    session.set_layout(np.random.default_rng(1).normal(size=(len(labels), 2)), "pca")
+    yield scatter, panel, gallery, run, logits, labels
+    jobs.cancel()
+    jobs.wait(10_000)
+
+
+def drawn(view):
+    table = view.points._colours
+    return {int(i): tuple(table[c][:3]) for i, c in zip(view.shown_index, view.points._codes)}
+
+
+def test_colour_the_map_by_right_or_wrong_and_by_predicted_class(qtbot, predicted):
+    from explorer.core.analysis.prediction_colours import RIGHT, WRONG
+    from explorer.core.analysis.colours import UNLABELLED
+
+    scatter, panel, _, run, logits, labels = predicted
+    colour = panel.colour
+    top1 = np.argsort(-logits, axis=1, kind="stable")[:, 0]
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.by.setCurrentIndex(colour.by.findData("prediction:correct"))
+    want = {"n02123045": TABBY, "espresso": ESPRESSO}
+    colours = drawn(scatter)
+    for i, label in enumerate(labels):
+        expected = UNLABELLED if label not in want else RIGHT if top1[i] == want[label] else WRONG
+        assert colours[i] == expected, (i, label)
+    assert "right" in colour.legend.item(0).text() and "cat" in colour.message.text()
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.by.setCurrentIndex(colour.by.findData("prediction:class"))
+    colours = drawn(scatter)
+    assert all((colours[i] == colours[j]) == (top1[i] == top1[j]) for i in range(len(labels)) for j in range(len(labels)))
+    assert colour.by.currentData() == "prediction:class"
+    colour._show_spec(scatter.session.colour_by.spec)  # restored from the spec: the same entry
+    assert colour.by.currentData() == "prediction:class"
+
+
+def test_the_gallery_shows_the_selected_images_top5(qtbot, predicted):
+    _, _, gallery, run, logits, _ = predicted
+    gallery.session.select([4])
+    order = np.argsort(-logits[4], kind="stable")[:5]
+    from explorer.core.analysis.predictions import imagenet_names
+
+    names = imagenet_names()
+    text = gallery.title.text()
+    assert "top-5: " in text
+    shown = text.split("top-5: ")[1].split("<br>")[0].split(" · ")
+    assert [s.rsplit(" ", 1)[0] for s in shown] == [names[c] for c in order]
+
+
+def test_a_run_from_before_predictions_says_so_in_the_panel(qtbot, tmp_path):
+    """A first-release run has no predictions: one line in the panel naming the command; colours unchanged."""
+    import shutil
+    from pathlib import Path
+
+    from explorer.core.run.store import load_run
+    from explorer.core.session import Session
+    from explorer.gui.bridge import SessionBridge
+    from explorer.gui.jobs import JobRunner
+    from explorer.gui.widgets.map_panel import MapPanel
+
+    shutil.copytree(Path(__file__).resolve().parent.parent / "fixtures" / "run_v1", tmp_path / "old")
+    session, jobs = Session(), JobRunner()
+    panel = MapPanel(SessionBridge(session), jobs)
+    qtbot.addWidget(panel)
+    session.set_run(load_run(tmp_path / "old"))
+    colour = panel.colour
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.by.setCurrentIndex(colour.by.findData("prediction:entropy"))
+    assert session.colour_by is None
+    assert "no predictions" in colour.message.text() and "explorer embed" in colour.message.text()
+    jobs.cancel()
+    jobs.wait(10_000)
