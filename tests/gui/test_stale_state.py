@@ -92,7 +92,7 @@ def test_cancelled_analysis_jobs_leave_no_view_waiting(qtbot, window, photo_fold
     qtbot.waitUntil(lambda: channels.table_model.rowCount() == 512 and gallery._index is not None, timeout=WAIT)
 
     # a new metric rebuilds the neighbour index and the run's statistics are asked again; Cancel both
-    gallery.metric.setCurrentText("euclidean")
+    gallery.metric_combo.setCurrentText("euclidean")  # not `metric`: that name is QWidget.metric()
     channels._run_changed()
     with qtbot.waitSignal(analysis.idle, timeout=WAIT):
         window.analysis_bar.cancel_button.click()
