@@ -178,3 +178,16 @@ def test_block_layers_are_the_models_stages():
 
     graph = model_graph(load_model("resnet18", "random", image_size=64))
     assert block_layers(graph) == ["layer1", "layer2", "layer3", "layer4"]
+
+
+def test_a_replaced_run_keeps_no_probe_of_the_old_rows(tmp_path):
+    from explorer.core.run.folder import open_run
+
+    run, _, _ = blob_run(tmp_path / "run")
+    run_to_end(probe_run(run, ["far"], ("knn",), folds=3))
+    assert (tmp_path / "run" / "probes").is_dir()
+    manifest = {k: v for k, v in run.manifest.items() if k not in ("key", "checksums", "complete", "counts")}
+    rows = list(run.rows)
+    del run
+    new, resumed = open_run(tmp_path / "run", "another-key", manifest, rows, overwrite=True)
+    assert not resumed and not (tmp_path / "run" / "probes").exists() and list_probes(new) == []
