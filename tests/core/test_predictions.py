@@ -265,7 +265,9 @@ def test_colourings_by_prediction(tmp_path):
     want = {"n02123045": TABBY, "espresso": ESPRESSO}
     expected = [2 if lab not in want else 0 if top1[i] == want[lab] else 1 for i, lab in enumerate(labels)]
     np.testing.assert_array_equal(right.codes, expected)
-    assert right.missing == 8 and "cat" in right.notes[0]
+    assert right.missing == 8 and "cat" in right.notes[-1]
+    known = [i for i, lab in enumerate(labels) if lab in want]
+    assert right.notes[0].startswith(f"top-1 {np.mean([top1[i] == want[labels[i]] for i in known]):.1%}, top-5 ")
     shutil.copytree(FIXTURES / "run_v1", tmp_path / "old")
     with pytest.raises(MetadataError, match="no predictions"):
         colour_by_prediction(load_run(tmp_path / "old"), "class")

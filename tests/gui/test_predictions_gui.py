@@ -101,3 +101,28 @@ def test_a_run_from_before_predictions_says_so_in_the_panel(qtbot, tmp_path):
     assert "no predictions" in colour.message.text() and "explorer embed" in colour.message.text()
     jobs.cancel()
     jobs.wait(10_000)
+
+
+def test_a_mapping_csv_recolours_and_the_misclassified_are_selected(qtbot, predicted, tmp_path):
+    from explorer.core.analysis.prediction_colours import RIGHT, WRONG
+
+    scatter, panel, _, run, logits, labels = predicted
+    colour = panel.colour
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.by.setCurrentIndex(colour.by.findData("prediction:correct"))
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("label,class\ncat,281;282;283;284;285\n")  # 'cat' now means any of the five cats
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.mapping.set_path(str(mapping))
+    top1 = np.argsort(-logits, axis=1, kind="stable")[:, 0]
+    want = {"n02123045": {TABBY}, "espresso": {ESPRESSO}, "cat": {281, 282, 283, 284, 285}}
+    right = [top1[i] in want[lab] for i, lab in enumerate(labels)]
+    colours = drawn(scatter)
+    assert [colours[i] for i in range(len(labels))] == [RIGHT if r else WRONG for r in right]
+    assert scatter.session.colour_by.spec["mapping"] == str(mapping) and "cat → tabby" in colour.message.text()
+    colour.mapping.select_wrong.click()
+    assert scatter.session.selection == [i for i, r in enumerate(right) if not r]
+    mapping.write_text("cat,1000\n")
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.mapping.set_path(str(mapping))
+    assert f"{mapping} row 1: class 1000 is not a class" in colour.message.text()

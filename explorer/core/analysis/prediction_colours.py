@@ -12,7 +12,7 @@ from collections import Counter
 
 import numpy as np
 
-from .accuracy import correctness, label_classes
+from .accuracy import correctness, run_accuracy
 from .colours import UNLABELLED, class_colour
 from .metadata import Colouring, MetadataError, colour_by_values
 from .predictions import has_predictions, load_predictions, no_predictions_message
@@ -35,14 +35,20 @@ def colour_by_prediction(run, what: str, mapping_csv: str | None = None) -> Colo
     if what in ("confidence", "entropy"):
         x = preds.confidence if what == "confidence" else preds.entropy
         return colour_by_values([None if np.isnan(v) else float(v) for v in x], spec, WHAT[what])
-    mapping = label_classes(run, preds, mapping_csv)
+    result = run_accuracy(run, mapping_csv, confused=3)  # ExplorerError, one line, when no label maps
+    mapping = result.mapping
     right = correctness(run.labels, preds, mapping)
     unmapped = sorted(k for k, m in mapping.items() if not m.classes)
-    notes = [f"not mapped to the head's classes (grey): {', '.join(unmapped[:6])}{' …' if len(unmapped) > 6 else ''}"] \
-        if unmapped else []
-    if np.isnan(right).all():
-        raise MetadataError("None of the labels names a class of the model's head, so right and wrong are "
-                            "unknown; give a mapping CSV (label,class_index per row).")
+    notes = [f"top-1 {result.top1:.1%}, top-{result.k} {result.top5:.1%} on {result.n:,} images"]
+    if result.confused:
+        notes.append("most confused: " + "; ".join(f"{c['label']} → {c['name']} ({c['count']})"
+                                                   for c in result.confused))
+    mapped = [f"{k} → {'; '.join(preds.name(c) for c in m.classes[:2])}{'…' if len(m.classes) > 2 else ''}"
+              for k, m in mapping.items() if m.classes]
+    notes.append(f"labels: {', '.join(mapped[:8])}{' …' if len(mapped) > 8 else ''}")
+    if unmapped:
+        notes.append(f"not mapped to the head's classes (grey): {', '.join(unmapped[:6])}"
+                     f"{' …' if len(unmapped) > 6 else ''}")
     codes = np.where(np.isnan(right), 2, np.where(right == 1, 0, 1)).astype(np.int64)
     counts = np.bincount(codes, minlength=3)
     table = [RIGHT, WRONG, UNLABELLED]

@@ -19,6 +19,7 @@ from ..bridge import SessionBridge
 from .compact_list import CompactList
 from ..jobs import JobRunner
 from .controls import swatch
+from .mapping_picker import MappingPicker
 
 LEGEND_LIMIT = 200
 
@@ -89,8 +90,10 @@ class ColourPanel(QWidget):
         self.pages.addWidget(QWidget())
         self.pages.addWidget(regex_page)
         self.pages.addWidget(csv_page)
-        for _ in range(4):  # the prediction colourings need no settings
+        for _ in range(3):  # the prediction colourings need no settings, but right/wrong its mapping
             self.pages.addWidget(QWidget())
+        self.mapping = MappingPicker(self.session)
+        self.pages.addWidget(self.mapping)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.by)
@@ -107,6 +110,7 @@ class ColourPanel(QWidget):
         self.apply_button.clicked.connect(self.apply)
         self.pattern.returnPressed.connect(self.apply)
         self.csv_button.clicked.connect(self.choose_csv)
+        self.mapping.changed.connect(self.apply)
         self.column.activated.connect(lambda _: self.apply())  # another column: colour by it at once
         bridge.colour_changed.connect(self._show)
         bridge.run_changed.connect(self._show)
@@ -122,7 +126,8 @@ class ColourPanel(QWidget):
         if by == "csv":
             return {"by": "csv", "file": self._csv, "column": self.column.currentText() or None}
         if by.startswith("prediction:"):
-            return {"by": "prediction", "what": by.split(":", 1)[1], "mapping": None}
+            what = by.split(":", 1)[1]
+            return {"by": "prediction", "what": what, "mapping": self.mapping.path if what == "correct" else None}
         return {"by": "label"}
 
     def _by_changed(self, *_):
@@ -186,6 +191,8 @@ class ColourPanel(QWidget):
             w.blockSignals(True)
         by = spec.get("by", "label")
         by = f"prediction:{spec.get('what')}" if by == "prediction" else by
+        if by == "prediction:correct":
+            self.mapping.set_path(spec.get("mapping"), quiet=True)
         self.by.setCurrentIndex(max(0, self.by.findData(by)))
         self.pages.setCurrentIndex(self.by.currentIndex())
         if spec.get("by") == "regex":
