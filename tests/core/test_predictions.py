@@ -294,3 +294,28 @@ def test_a_session_file_keeps_a_prediction_colouring(tmp_path):
     apply_resolved(second, resolved)
     assert second.colour_by.spec == {"by": "prediction", "what": "correct", "mapping": None}
     np.testing.assert_array_equal(second.colour_by.codes, first.colour_by.codes)
+
+
+def test_an_older_cached_run_opens_and_embed_overwrite_adds_predictions(photo_folder):
+    """The app's cache: the older run is reopened as it is (no model loaded); the command the message
+    names (no --out, --overwrite) stores the predictions in the same cache folder."""
+    from dataclasses import replace
+
+    from explorer.core.analysis.predictions import has_predictions, no_predictions_message
+    from explorer.core.engine.embedding import embed_dataset
+    from explorer.core.pipeline import EmbedRequest, open_or_embed, prepare
+    from explorer.core.run.requests import remember
+
+    request = EmbedRequest(str(photo_folder), "resnet18", "random", "layer2.1.relu_1", 32)
+    prepared = run_to_end(prepare(request))
+    older = run_to_end(embed_dataset(prepared.dataset, prepared.model, request.layer, graph=prepared.graph,
+                                     arrays=default_arrays()))
+    remember(request, prepared.dataset.fingerprint(), older.run.key)
+    reopened = run_to_end(open_or_embed(request))
+    assert reopened.prepared is None and not has_predictions(reopened.run)
+    message = no_predictions_message(reopened.run)
+    assert "--out" not in message and "--overwrite" in message and "--weights random" in message
+    again = run_to_end(open_or_embed(replace(request, overwrite=True)))
+    assert again.run.path == older.run.path and has_predictions(load_run(again.run.path))
+    assert run_to_end(open_or_embed(request)).prepared is None  # found again, now with predictions
+    assert has_predictions(run_to_end(open_or_embed(request)).run)
