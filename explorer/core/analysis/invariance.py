@@ -200,5 +200,10 @@ def run_projector(run):
 def place_on_map(projection, sweep_result: Sweep) -> np.ndarray:
     """(n_values + 1, 2) float32 map positions of the clean image then each variant; kept on the sweep."""
     features = np.vstack([sweep_result.original_features[None], sweep_result.features])
-    sweep_result.path = np.asarray(projection.transform(features), np.float32)
+    try:
+        sweep_result.path = np.asarray(projection.transform(features), np.float32)
+    except ValueError as exc:  # scikit-learn: a different number of features (another layer)
+        raise ExplorerError(f"the map was made from another layer than {sweep_result.layer} "
+                            f"({features.shape[1]} features do not fit it: {str(exc).splitlines()[0][:120]}); "
+                            "sweep at the map's layer.") from None
     return sweep_result.path
