@@ -47,7 +47,7 @@ def sklearn_pipeline(name):
     from sklearn.svm import LinearSVC
 
     model = {"knn": KNeighborsClassifier(n_neighbors=10), "logreg": LogisticRegression(max_iter=2000),
-             "svm": LinearSVC(C=1.0, max_iter=5000, random_state=0)}[name]
+             "svm": LinearSVC(C=1.0, dual=True, max_iter=5000, random_state=0)}[name]
     return make_pipeline(StandardScaler(), model)
 
 
