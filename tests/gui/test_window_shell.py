@@ -128,3 +128,23 @@ def test_png_and_svg_exports_have_title_legend_and_the_chosen_size(qtbot, window
     assert root.tag.endswith("svg")
     text = svg.read_text()
     assert data.title in text and "animals (4)" in text
+
+
+def test_the_job_bar_says_the_time_left(qtbot, monkeypatch):
+    from explorer.gui.jobs import JobRunner
+    from explorer.gui.widgets import job_bar
+
+    runner = JobRunner()
+    lane = runner.pipeline
+    bar = job_bar.JobBar(lane)
+    qtbot.addWidget(bar)
+    clock = [100.0]
+    monkeypatch.setattr(job_bar.time, "monotonic", lambda: clock[0])
+    lane.started.emit("Embedding")
+    for done in range(0, 500, 50):  # 50 rows a second, 1,000 rows
+        lane.progressed.emit("Embedding", done, 1000, "50 images/s")
+        clock[0] += 1.0
+    assert bar.eta_text == "about 10 s left" and "about 10 s left" in bar.label.text()
+    lane.started.emit("t-SNE")  # a new job: no estimate until it has moved
+    lane.progressed.emit("t-SNE", 10, 500, "")
+    assert bar.eta_text == "" and "left" not in bar.label.text()
