@@ -22,6 +22,7 @@ from .analysis.projection import METHODS, load_projection, project_run
 from .data.datasets import Dataset, scan_dataset
 from .errors import ExplorerError
 from .progress import Step, Work
+from .run.arrays import default_arrays
 from .run.requests import EmbedRequest, find_finished, list_once, remember
 from .run.store import Run
 
@@ -102,7 +103,8 @@ def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Wo
     result = yield from embed_dataset(
         prepared.dataset, prepared.model, request.layer, out=request.out, device=request.device,
         batch_size=request.batch_size, workers=request.workers, overwrite=request.overwrite,
-        graph=prepared.graph, verify=request.verify)
+        graph=prepared.graph, verify=request.verify,
+        arrays=None if request.predictions else default_arrays())  # None: with the predictions
     if request.out is None and result.run.complete:
         remember(request, prepared.dataset.fingerprint(), result.run.key)
     return result

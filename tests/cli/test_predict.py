@@ -71,3 +71,14 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
     for command in ("predict", "accuracy"):
         code, _, err = run_cli(capsys, command, tmp_path / "old")
         assert code == 2 and err.count("\n") == 1 and "no predictions" in err and "explorer embed" in err
+
+
+def test_embed_keeps_predictions_unless_told_not_to(capsys, photo_folder, tmp_path):
+    common = ["--model", "resnet18", "--weights", "random", "--image-size", "32", "--layer", "layer1"]
+    code, _, _ = run_cli(capsys, "embed", photo_folder, "--out", tmp_path / "plain", "--no-predictions", *common)
+    assert code == 0
+    code, _, err = run_cli(capsys, "predict", tmp_path / "plain")
+    assert code == 2 and "no predictions (it was embedded with --no-predictions)" in err and "--out" in err
+    code, _, _ = run_cli(capsys, "embed", photo_folder, "--out", tmp_path / "full", *common)
+    code, out, _ = run_cli(capsys, "predict", tmp_path / "full", "--json")
+    assert code == 0 and len(json.loads(out)) == 8 and all(len(r["top"]) == 5 for r in json.loads(out))

@@ -117,6 +117,9 @@ def test_a_run_from_before_predictions_opens_and_says_how_to_add_them(photo_fold
     rebuilt = run_to_end(embed_dataset(dataset, model, layer, out=tmp_path / "run", overwrite=True))
     assert rebuilt.computed == len(dataset)
     assert load_predictions(load_run(tmp_path / "run")).classes.shape == (len(dataset), 5)
+    # and a run with predictions serves a request without them (it was refused: 'already holds another run')
+    plain = run_to_end(embed_dataset(dataset, model, layer, out=tmp_path / "run", arrays=default_arrays()))
+    assert plain.reused and plain.computed == 0 and load_run(tmp_path / "run").has_array("top5_classes")
 
 
 def test_a_first_release_run_has_no_predictions_and_says_so(tmp_path):

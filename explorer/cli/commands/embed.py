@@ -15,6 +15,9 @@ def add_parser(sub) -> None:
     sp.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
     sp.add_argument("--verify", action="store_true",
                     help="read every file again and recompute the rows whose content changed since embedded")
+    sp.add_argument("--no-predictions", action="store_true",
+                    help="do not keep the classifier's top-5 and logits (an early layer then runs only up to "
+                         "that layer: several times faster)")
     embed_options(sp)
     sp.set_defaults(func=run)
 
@@ -40,7 +43,8 @@ def embed(dataset_spec: str, args, quiet: bool = False):
         output_folder(args.out, "--out")  # a read-only place, or one under a file: said before any work
     request = EmbedRequest(dataset_spec, args.model, weights(args.weights), layer, args.image_size,
                            args.out, args.device, args.batch_size, args.workers,
-                           getattr(args, "overwrite", False), verify=getattr(args, "verify", False))
+                           getattr(args, "overwrite", False), verify=getattr(args, "verify", False),
+                           predictions=not getattr(args, "no_predictions", False))
 
     def loaded(partial, bar):
         if isinstance(partial, Prepared):  # the model is loaded: the embedding starts

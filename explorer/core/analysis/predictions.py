@@ -55,7 +55,9 @@ def no_predictions_message(run: Run) -> str:
     weights = run.weights
     weights_arg = " --weights random" if weights.startswith("random") else \
         " --weights WEIGHTS_FILE" if weights.startswith("file:") else ""
-    return (f"{run.path}: this run has no predictions (it was embedded before they were kept); run "
+    why = "it was embedded with --no-predictions" if run.manifest.get("head") else \
+        "it was embedded before they were kept"
+    return (f"{run.path}: this run has no predictions ({why}); run "
             f"'explorer embed {_quote(run.dataset_root)} --model {run.model}{weights_arg} --layer {layers}"
             f"{out} --overwrite' again to store them.")
 

@@ -68,15 +68,16 @@ def _ours(path: Path) -> tuple[dict | None, set[str] | None]:
 def _same_arrays(run: Run, manifest: dict, *, older: bool = False) -> bool:
     """The run holds exactly the arrays (names, layers, files, row shapes) the manifest plans.
 
-    older: a run written before predictions were kept also counts (every planned array but the
-    predictions): it keeps working as it is, without them, rather than being refused or recomputed.
+    older: a run that differs only in holding the predictions or not also counts: one written before
+    predictions were kept works as it is, without them, rather than being refused or recomputed (and one
+    that has them serves a request without them).
     """
     key = lambda e: (e["name"], e["layer"], e["file"], tuple(e["row_shape"]))  # noqa: E731
     held, planned = sorted(map(key, run.manifest["arrays"])), sorted(map(key, manifest["arrays"]))
     if held == planned:
         return True
-    without = [e for e in planned if e[0] not in PREDICTIONS]
-    return older and held == without
+    strip = lambda entries: [e for e in entries if e[0] not in PREDICTIONS]  # noqa: E731
+    return older and strip(held) == strip(planned)
 
 def open_run(path: str | os.PathLike, key: str, manifest: dict, rows: list[Row],
              *, overwrite: bool = False, signatures: np.ndarray | None = None) -> tuple[Run, bool]:

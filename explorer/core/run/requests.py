@@ -36,6 +36,7 @@ class EmbedRequest:
     workers: int | None = None
     overwrite: bool = False
     verify: bool = False  # read every file again; recompute rows whose content changed
+    predictions: bool = True  # keep the classifier's predictions (an early layer then runs the whole network)
 
 
 def _index_path() -> Path:
