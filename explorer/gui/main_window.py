@@ -162,7 +162,8 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)  # View menu brings it back
-        widget.setMinimumWidth(width)
+        # what its own layout needs, up to 250 px: two docks and half of a 1024 px window for the map
+        widget.setMinimumWidth(min(max(width, widget.minimumSizeHint().width()), 250))
         self.addDockWidget(area, dock)
         return dock
 

@@ -11,8 +11,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QListWidget, QListWidgetItem, QMenu, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+                               QLabel, QListWidget, QListWidgetItem, QMenu, QPushButton, QSizePolicy, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from ...core.model.zoo import ZOO
 from ...core.session import UNLABELLED, class_colour
@@ -108,7 +108,10 @@ class ControlsPanel(QWidget):
         for name in ZOO:
             self.model_combo.addItem(name, name)
         self.weights_label = QLabel(wordWrap=True)
-        weights_button = QPushButton("Weights…")  # pretrained, random (any model, offline) or a file
+        self.weights_label.setMinimumWidth(30)  # a long file name wraps or is cut, never widens the panel
+        self.weights_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        weights_button = QPushButton("Set…")  # pretrained, random (any model, offline) or a file
+        weights_button.setToolTip("Pretrained weights, random weights (seeded, any model, offline) or a weights file")
         weights_menu = QMenu(weights_button)
         weights_menu.addAction("Pretrained", lambda: self.weights_chosen.emit(None))
         weights_menu.addAction("Random (seeded)", lambda: self.weights_chosen.emit("random"))
