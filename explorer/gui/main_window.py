@@ -453,7 +453,9 @@ class MainWindow(QMainWindow):
                                        f"({s.run.model} / {s.run.layer}).")
         else:
             self.stale_cover.hide()
-        for view in (self.scatter, self.gallery, self.neurons):
+        # the map and every view of its images (the docks but Controls, whoever added them)
+        views = [self.scatter] + [d.widget() for d in self.findChildren(QDockWidget) if d.widget() is not self.controls]
+        for view in views:
             view.setEnabled(not stale)
 
     def _opened(self, key, opened):

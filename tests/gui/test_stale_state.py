@@ -186,6 +186,7 @@ def test_a_re_embedding_marks_the_old_map_stale_and_clicks_do_nothing(qtbot, win
         assert window.stale_cover.isVisible() and f"resnet18 / {new}" in window.stale_cover.text()
         assert old.layer in window.stale_cover.text()  # says which map is still shown
         assert not window.scatter.isEnabled() and not window.gallery.isEnabled() and not window.neurons.isEnabled()
+        assert not window.map_dock.widget().isEnabled() and window.controls.isEnabled()  # the controls stay usable
         QTest.mouseClick(window.scatter.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
         assert session.selection == []  # a click on the stale map selects nothing
     assert session.run is not old and session.run.layer == new
