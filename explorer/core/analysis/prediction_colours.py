@@ -8,13 +8,11 @@ The spec ({"by": "prediction", "what": ..., "mapping": CSV or None}) is what a s
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from .accuracy import correctness, run_accuracy
-from .colours import UNLABELLED, class_colour
-from .metadata import Colouring, MetadataError, colour_by_values
+from .colours import RAMP_STEPS, UNLABELLED, class_colour, ramp
+from .metadata import Colouring, MetadataError
 from .predictions import has_predictions, load_predictions, no_predictions_message
 
 WHAT = {"class": "predicted class", "confidence": "confidence (top-1 probability)",
@@ -33,8 +31,7 @@ def colour_by_prediction(run, what: str, mapping_csv: str | None = None) -> Colo
     if what == "class":
         return _by_class(preds, spec)
     if what in ("confidence", "entropy"):
-        x = preds.confidence if what == "confidence" else preds.entropy
-        return colour_by_values([None if np.isnan(v) else float(v) for v in x], spec, WHAT[what])
+        return _ramp(preds.confidence if what == "confidence" else preds.entropy, spec, WHAT[what])
     result = run_accuracy(run, mapping_csv, confused=3)  # ExplorerError, one line, when no label maps
     mapping = result.mapping
     right = correctness(run.labels, preds, mapping)
@@ -61,14 +58,35 @@ def colour_by_prediction(run, what: str, mapping_csv: str | None = None) -> Colo
 def _by_class(preds, spec: dict) -> Colouring:
     """The top-1 class; the most frequent classes get the first (most distinct) colours."""
     top1 = preds.predicted
-    counts = Counter(int(c) for c in top1[top1 >= 0])
-    order = [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    code_of = {c: k for k, c in enumerate(order)}
+    found, counts = np.unique(top1[top1 >= 0], return_counts=True)
+    rank = np.lexsort((found, -counts))  # most frequent first, then by class index
+    order, counts = found[rank], counts[rank]
     k = len(order)
-    codes = np.array([code_of.get(int(c), k) for c in top1], np.int64)
+    lookup = np.full(int(max(preds.n_classes, found.max(initial=0) + 1)) + 1, k, np.int64)  # last: not embedded
+    lookup[order] = np.arange(k)
+    codes = lookup[top1]  # -1 (not embedded) reads the last entry
     table = [class_colour(i) for i in range(k)] + [UNLABELLED]
-    legend = [(preds.name(c), table[code_of[c]], counts[c]) for c in order]
+    legend = [(preds.name(int(c)), table[i], int(n)) for i, (c, n) in enumerate(zip(order, counts))]
     missing = int((top1 < 0).sum())
     if missing:
         legend.append(("not embedded", UNLABELLED, missing))
     return Colouring(spec, WHAT["class"], codes, table, legend, False, missing, [])
+
+
+def _ramp(x: np.ndarray, spec: dict, title: str) -> Colouring:
+    """Numbers (NaN: no value) as the ramp metadata.colour_by_values draws, in numpy (a million rows at once)."""
+    x = np.asarray(x, np.float64)
+    present = ~np.isnan(x)
+    if not present.any():
+        raise MetadataError(f"No image has a {title}: none was embedded.")
+    lo, hi = float(x[present].min()), float(x[present].max())
+    scaled = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    steps = np.clip(np.round(np.nan_to_num(scaled) * (RAMP_STEPS - 1)), 0, RAMP_STEPS - 1).astype(np.int64)
+    codes = np.where(present, steps, RAMP_STEPS)
+    table = ramp() + [UNLABELLED]
+    missing = int((~present).sum())
+    legend = [(f"{lo:.3g} (low)", table[0], int((codes == 0).sum())),
+              (f"{hi:.3g} (high)", table[RAMP_STEPS - 1], int((codes == RAMP_STEPS - 1).sum()))]
+    if missing:
+        legend.append(("no value", UNLABELLED, missing))
+    return Colouring(spec, title, codes, table, legend, True, missing, [])

@@ -101,10 +101,12 @@ class Predictions:
         From the full logits when kept; else from the top-k probabilities with the rest of the mass
         counted as one more outcome (a lower bound of the true entropy)."""
         if self.logits is not None:
-            z = np.asarray(self.logits, np.float64)
-            z = z - z.max(axis=1, keepdims=True)
-            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-            h = -(np.exp(log_p) * log_p).sum(axis=1)
+            h = np.empty(len(self.logits), np.float64)
+            for start in range(0, len(h), 16384):  # in slices: a million rows of 1000 would be 8 GB at once
+                z = np.asarray(self.logits[start:start + 16384], np.float32)  # float32: twice as fast
+                z = z - z.max(axis=1, keepdims=True)
+                log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+                h[start:start + 16384] = -(np.exp(log_p) * log_p).sum(axis=1)
         else:
             p = np.asarray(self.probabilities, np.float64)
             rest = np.clip(1.0 - p.sum(axis=1, keepdims=True), 0.0, 1.0)
