@@ -55,6 +55,19 @@ def xcb_problem() -> str | None:
     return xcb_message(missing) if missing else None
 
 
+def startup_changes(session, *, dataset=None, model=None, layer=None, projection=None, weights=None) -> dict:
+    """The command line's settings over the remembered ones. Another dataset or model than the remembered
+    one starts from the model's default layer, not the layer remembered for the last dataset."""
+    changes = {k: v for k, v in {"dataset": dataset, "model": model, "layer": layer,
+                                 "projection": projection}.items() if v}
+    moved = (dataset and str(dataset) != session.dataset) or (model and model != session.model)
+    if moved and "layer" not in changes:
+        changes["layer"] = None
+    if weights:
+        changes["weights"] = None if weights == "pretrained" else weights
+    return changes
+
+
 def _uses_xcb() -> bool:
     platform = os.environ.get("QT_QPA_PLATFORM", "")
     if platform:
@@ -87,13 +100,8 @@ def run_app(dataset: str | None = None, model: str | None = None, layer: str | N
     app.setOrganizationName("cnn-feature-explorer")
     pg.setConfigOptions(antialias=True)
     window = MainWindow(remember=screenshot is None)  # a scripted screenshot leaves the user's settings alone
-    changes = {k: v for k, v in {"dataset": dataset, "model": model, "layer": layer,
-                                 "projection": projection}.items() if v}
-    if model and "layer" not in changes:
-        changes["layer"] = None
-    if weights:
-        changes["weights"] = None if weights == "pretrained" else weights
-    window.session.update(**changes)
+    window.session.update(**startup_changes(window.session, dataset=dataset, model=model, layer=layer,
+                                            projection=projection, weights=weights))
     window.show()
     QTimer.singleShot(0, window.start_pipeline)
     result = {"code": 0}

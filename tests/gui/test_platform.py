@@ -49,3 +49,17 @@ def test_the_app_prints_the_missing_library_and_exits_before_qt_aborts(monkeypat
     assert app.run_app("demo:digits") == 2
     err = capsys.readouterr().err
     assert "libxcb-icccm.so.4" in err and "sudo apt-get install libxcb-icccm4 libxcb-keysyms1" in err
+
+
+def test_a_dataset_on_the_command_line_starts_from_the_default_layer():
+    """Issue 10, bug 9 (command-line side): `explorer gui OTHER` inherited the layer remembered for the
+    last dataset."""
+    from explorer.core.session import Session
+
+    remembered = Session(dataset="/data/a", model="resnet18", layer="layer3.0.conv1")
+    assert app.startup_changes(remembered, dataset="/data/b") == {"dataset": "/data/b", "layer": None}
+    assert app.startup_changes(remembered, dataset="/data/a") == {"dataset": "/data/a"}  # same: keep it
+    assert app.startup_changes(remembered, dataset="/data/b", layer="layer2") == {"dataset": "/data/b",
+                                                                                  "layer": "layer2"}
+    assert app.startup_changes(remembered, model="alexnet", weights="pretrained") == {
+        "model": "alexnet", "layer": None, "weights": None}
