@@ -17,7 +17,7 @@ from .. import __version__
 EXIT_ERROR, EXIT_CANCELLED, EXIT_BROKEN_PIPE, EXIT_INTERNAL = 2, 130, 141, 1
 
 # in the order `explorer --help` lists them
-COMMANDS = ("models", "layers", "embed", "project", "neighbours", "kernels", "patches", "explain", "perturb", "predict", "accuracy", "robustness", "probe", "label-issues", "duplicates", "finetune", "cache", "export", "gui",
+COMMANDS = ("models", "layers", "embed", "project", "neighbours", "kernels", "patches", "explain", "perturb", "predict", "accuracy", "robustness", "probe", "label-issues", "duplicates", "finetune", "visualise", "cache", "export", "gui",
             "demo")
 
 

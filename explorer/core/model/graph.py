@@ -122,14 +122,15 @@ class ModelGraph(LayerGraph):
         """
         return self._cut(layers, logits=logits, fold_bn=fold_bn)
 
-    def gradient_model(self, layers: Sequence[str]) -> nn.Module:
-        """Like `extractor(layers, logits=True)` but unfolded, for autograd (Grad-CAM, ...).
+    def gradient_model(self, layers: Sequence[str], *, fold_bn: bool = False) -> nn.Module:
+        """Like `extractor(layers, logits=True)` but for autograd (Grad-CAM, ...); unfolded unless
+        `fold_bn` (the same function of the input, faster: right for input gradients).
 
         Autograd records the pass from the input on (the copied weights are frozen), so
         `torch.autograd.grad(out["logits"][:, c].sum(), out[layer])` works on any input.
         Call it outside `inference_mode`/`no_grad`.
         """
-        return self._cut(layers, logits=True, fold_bn=False, gradients=True)
+        return self._cut(layers, logits=True, fold_bn=fold_bn, gradients=True)
 
     def _cut(self, layers: Sequence[str], *, logits: bool, fold_bn: bool, gradients: bool = False) -> nn.Module:
         layers = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
