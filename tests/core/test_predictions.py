@@ -322,3 +322,21 @@ def test_an_older_cached_run_opens_and_embed_overwrite_adds_predictions(photo_fo
     assert again.run.path == older.run.path and has_predictions(load_run(again.run.path))
     assert run_to_end(open_or_embed(request)).prepared is None  # found again, now with predictions
     assert has_predictions(run_to_end(open_or_embed(request)).run)
+
+
+def test_confused_images_are_the_images_of_each_pair(tmp_path):
+    from explorer.core.analysis.accuracy import confused_images, run_accuracy
+
+    labels = ["n02123045", "espresso", "cat"] * 15
+    run, logits = prediction_run(tmp_path / "run", labels, boost={"n02123045": [TABBY, TIGER_CAT],
+                                                                  "espresso": [ESPRESSO, CUP]})
+    top1 = np.argsort(-logits, axis=1, kind="stable")[:, 0]
+    want = {"n02123045": TABBY, "espresso": ESPRESSO}
+    pairs = confused_images(run, limit=100)
+    expected = Counter((lab, int(top1[i])) for i, lab in enumerate(labels) if lab in want and top1[i] != want[lab])
+    assert {(p["label"], p["class"]): p["count"] for p in pairs} == dict(expected)
+    for p in pairs:
+        assert p["indices"] == [i for i, lab in enumerate(labels) if lab == p["label"] and top1[i] == p["class"]]
+    assert [p["count"] for p in pairs] == sorted((p["count"] for p in pairs), reverse=True)
+    assert [(p["label"], p["class"]) for p in pairs[:3]] == \
+        [(c["label"], c["class"]) for c in run_accuracy(run, confused=3).confused]

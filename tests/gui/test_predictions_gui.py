@@ -126,3 +126,26 @@ def test_a_mapping_csv_recolours_and_the_misclassified_are_selected(qtbot, predi
     with qtbot.waitSignal(colour.coloured, timeout=10_000):
         colour.mapping.set_path(str(mapping))
     assert f"{mapping} row 1: class 1000 is not a class" in colour.message.text()
+
+
+def test_the_most_confused_pairs_are_listed_and_a_click_selects_their_images(qtbot, predicted):
+    from PySide6.QtCore import Qt
+
+    scatter, panel, _, run, logits, labels = predicted
+    colour, picker = panel.colour, panel.colour.mapping
+    with qtbot.waitSignal(picker.pairs_shown, timeout=10_000):
+        colour.by.setCurrentIndex(colour.by.findData("prediction:correct"))
+    top1 = np.argsort(-logits, axis=1, kind="stable")[:, 0]
+    want = {"n02123045": TABBY, "espresso": ESPRESSO}
+    wrong = {(lab, int(top1[i])) for i, lab in enumerate(labels) if lab in want and top1[i] != want[lab]}
+    assert picker.pairs.count() == min(20, len(wrong)) and picker.pairs.isVisibleTo(panel)
+    item = picker.pairs.item(0)
+    picker.pairs.itemClicked.emit(item)
+    chosen = item.data(Qt.ItemDataRole.UserRole)
+    label, name = item.text().split("  (")[0].split(" → ")
+    from explorer.core.analysis.predictions import imagenet_names
+
+    assert scatter.session.selection == chosen == [i for i, lab in enumerate(labels)
+                                                   if lab == label and imagenet_names()[top1[i]] == name]
+    colour.by.setCurrentIndex(colour.by.findData("label"))
+    assert picker.pairs.count() == 0

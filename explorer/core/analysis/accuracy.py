@@ -104,3 +104,25 @@ def run_accuracy(run: Run, mapping_csv: str | os.PathLike | None = None, *, conf
     n = len(idx)
     return Accuracy(float(hits1.mean()) if n else 0.0, float(hits5.mean()) if n else 0.0, n, len(run) - n,
                     per_class, mapping, pairs, k)
+
+
+def confused_images(run: Run, mapping_csv: str | os.PathLike | None = None, *, limit: int = 10) -> list[dict]:
+    """The most frequent wrong top-1 answers with their images: [{label, class, name, count, indices}],
+    most images first (a confusion view that selects the images of a pair)."""
+    preds = load_predictions(run)
+    mapping = label_classes(run, preds, mapping_csv)
+    t = _Table(run.labels, preds, mapping)
+    idx = t.counted
+    top1 = np.asarray(preds.classes[idx, 0], np.int64)
+    wrong = ~t.allowed[t.codes[idx], top1]
+    idx, codes, top1 = idx[wrong], t.codes[idx][wrong], top1[wrong]
+    if not len(idx):
+        return []
+    pair = codes * t.allowed.shape[1] + top1
+    found, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+    out = []
+    for p in np.lexsort((found, -counts))[:limit]:
+        c, cls = divmod(int(found[p]), t.allowed.shape[1])
+        out.append({"label": t.names[c], "class": cls, "name": preds.name(cls), "count": int(counts[p]),
+                    "indices": idx[inverse == p].tolist()})
+    return out

@@ -92,7 +92,7 @@ class ColourPanel(QWidget):
         self.pages.addWidget(csv_page)
         for _ in range(3):  # the prediction colourings need no settings, but right/wrong its mapping
             self.pages.addWidget(QWidget())
-        self.mapping = MappingPicker(self.session)
+        self.mapping = MappingPicker(bridge, jobs)
         self.pages.addWidget(self.mapping)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
