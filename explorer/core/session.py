@@ -31,17 +31,17 @@ DEFAULT_DATASET = "demo:digits"
 # colours of the map and legend live in analysis.colours (pure data); re-exported here
 
 
-def channel_colour_codes(run: Run, channel: int, steps: int = RAMP_STEPS) -> np.ndarray:
-    """(n,) int64 ramp step of each image by the channel's spatial max: lowest embedded 0, highest steps-1.
+def channel_colour_codes(run: Run, channel: int, steps: int = RAMP_STEPS, measure: str | None = "auto") -> np.ndarray:
+    """(n,) int64 ramp step of each image by the channel's value under `measure` (as in the Neurons tab:
+    "auto" is the spatial mean where the layer's maxima saturate, else the spatial max): lowest embedded
+    0, highest steps-1.
 
-    Reads one column of the run's channel_max (a strided read of the whole file): call it
-    once per channel, off the GUI thread, and hand the codes to `Session.set_colour_channel`.
+    Reads one column of the run (a strided read of the whole file): call it once per channel, off the
+    GUI thread, and hand the codes to `Session.set_colour_channel`.
     """
-    values = np.asarray(run.channel_max[:, channel], np.float32)
-    done = run.done_mask
-    lo, hi = (float(values[done].min()), float(values[done].max())) if done.any() else (0.0, 1.0)
-    scaled = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
-    return np.clip((scaled * (steps - 1)).round(), 0, steps - 1).astype(np.int64)
+    from .analysis.measures import colour_codes  # one definition of the ramp, shared with the Neurons tab
+
+    return colour_codes(run, channel, measure, steps)
 
 
 # --- the evented state ---------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ class Session:
     layout_method = _Field(None, str)  # "pca", "tsne", "tsne-partial" (an animation frame)
     selection = _Field([], lambda items: [int(i) for i in items])
     hidden_classes = _Field(frozenset(), frozenset)  # label codes not drawn
-    colour_channel = _Field(None, int)  # colour the map by this channel's strongest activation
+    colour_channel = _Field(None, int)  # colour the map by this channel (by colour_measure)
     neighbour_k = _Field(12, int)
     neighbours = _Field([], lambda items: [int(i) for i in items])  # the selection's k nearest, as listed
     search = _Field("", str)  # the file-name search on display ("" none)
@@ -143,7 +143,8 @@ class Session:
         self.labels: np.ndarray = np.array([], dtype=object)  # (n,) label or "" per row of the run
         self.classes: list[str] = []  # sorted distinct labels
         self.label_codes: np.ndarray = np.zeros(0, np.int32)  # (n,) index into classes, -1 unlabelled
-        self._colour_cache: tuple[Run, int, np.ndarray] | None = None
+        self._colour_cache: tuple[Run, int, str, np.ndarray] | None = None
+        self.colour_measure = "auto"  # the measure the channel colouring ranks by (analysis.measures)
         self.update(**settings)
 
     # --- assignment and events ------------------------------------------------------------------
@@ -263,11 +264,15 @@ class Session:
     def toggle_class(self, code: int) -> None:
         self.hidden_classes = self.hidden_classes ^ {code}
 
-    def set_colour_channel(self, channel: int | None, codes: np.ndarray | None = None) -> None:
-        """Colour the map by a channel (None: by class). `codes`: channel_colour_codes(run, channel),
-        computed off the GUI thread; without them they are computed on first use."""
+    def set_colour_channel(self, channel: int | None, codes: np.ndarray | None = None,
+                           measure: str | None = "auto") -> None:
+        """Colour the map by a channel (None: by class) under `measure` ("auto", "max" or "mean", as the
+        Neurons tab shows it). `codes`: channel_colour_codes(run, channel, measure=measure), computed off
+        the GUI thread; without them they are computed on first use."""
+        measure = "auto" if measure is None else str(measure)
+        self.colour_measure = measure
         if channel is not None and codes is not None and self.run is not None:
-            self._colour_cache = (self.run, int(channel), np.asarray(codes, np.int64))
+            self._colour_cache = (self.run, int(channel), measure, np.asarray(codes, np.int64))
         with self.changes():
             if channel is not None:
                 self.colour_by = None
@@ -275,13 +280,15 @@ class Session:
 
     # --- derived --------------------------------------------------------------------------------
     def colour_scheme(self) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
-        """(codes (n,) int64, colour table): by class, or by a channel's max activation on a ramp."""
+        """(codes (n,) int64, colour table): by class, metadata, or a channel's measure on a ramp."""
         channel, run = self.colour_channel, self.run
         if channel is not None and run is not None:
             cache = self._colour_cache
-            if cache is None or cache[0] is not run or cache[1] != channel:
-                cache = self._colour_cache = (run, channel, channel_colour_codes(run, channel))
-            return cache[2], ramp()
+            measure = self.colour_measure
+            if cache is None or cache[0] is not run or cache[1] != channel or cache[2] != measure:
+                cache = self._colour_cache = (run, channel, measure, channel_colour_codes(run, channel,
+                                                                                        measure=measure))
+            return cache[3], ramp()
         if self.colour_by is not None:
             return self.colour_by.codes, self.colour_by.table
         k = len(self.classes)

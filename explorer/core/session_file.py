@@ -50,6 +50,7 @@ class Resolved:
     colouring: object  # analysis.metadata.Colouring or None
     channel: int | None
     notes: list  # what could not be restored, one line each
+    measure: str = "auto"  # what a channel colouring ranks by (analysis.measures)
 
 
 # --- writing ----------------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ def session_to_dict(session: Session) -> dict:
         return [paths[i] for i in indices if i < len(paths)]
 
     if session.colour_channel is not None:
-        colouring = {"by": "channel", "channel": int(session.colour_channel)}
+        colouring = {"by": "channel", "channel": int(session.colour_channel), "measure": session.colour_measure}
     elif session.colour_by is not None:
         colouring = dict(session.colour_by.spec)
     else:
@@ -188,10 +189,11 @@ def resolve(saved: SavedSession, run) -> Resolved:
     classes = sorted({r.label for r in run.rows if r.label})
     hidden = frozenset(classes.index(c) if c in classes else -1 for c in saved.hidden_classes
                        if c in classes or c == "")
-    colouring, channel = None, None
+    colouring, channel, measure = None, None, "auto"
     spec = saved.colouring
     if spec.get("by") == "channel":
         channel = spec.get("channel") if isinstance(spec.get("channel"), int) else None
+        measure = spec.get("measure") if spec.get("measure") in ("auto", "max", "mean") else "auto"
     elif spec.get("by") in ("regex", "csv"):
         try:
             colouring = metadata.colouring_from_spec(spec, paths, None, getattr(run, "dataset_root", None))
@@ -204,7 +206,7 @@ def resolve(saved: SavedSession, run) -> Resolved:
             colouring = colour_by_prediction(run, str(spec.get("what", "class")), spec.get("mapping"))
         except (metadata.MetadataError, ExplorerError) as e:
             notes.append(f"The colouring was not restored: {e}")
-    return Resolved(selection, named, hidden, colouring, channel, notes)
+    return Resolved(selection, named, hidden, colouring, channel, notes, measure)
 
 
 def apply_resolved(session: Session, resolved: Resolved) -> None:
@@ -213,6 +215,6 @@ def apply_resolved(session: Session, resolved: Resolved) -> None:
         session.hidden_classes = resolved.hidden_classes
         session.selection = resolved.selection
     if resolved.channel is not None:
-        session.set_colour_channel(resolved.channel)
+        session.set_colour_channel(resolved.channel, measure=resolved.measure)
     else:
         session.set_colour_by(resolved.colouring)

@@ -141,3 +141,30 @@ def test_the_session_imports_no_qt_and_no_torch():
             "print(sorted(m for m in ('PySide6', 'pyqtgraph', 'superqt', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_channel_colouring_without_codes_follows_the_measure():
+    """Leftover of issue 10: set without codes (a reopened session file), the colouring ranked by the
+    channel max even where the layer saturates and the Neurons tab shows the mean."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    mean = rng.normal(size=(40, 6)).astype(np.float32)
+    top = np.minimum(rng.gamma(2.0, 2.0, (40, 6)), 6.0).astype(np.float32)  # a ReLU6-like cap at 6
+    top[:, 2] = 6.0  # channel 2 saturates: its max is flat, its mean is not
+    arrays = {"features": mean, "channel_max": top}
+    run = SimpleNamespace(features=mean, channel_max=top, done_mask=np.ones(40, bool), array=arrays.__getitem__,
+                          rows=[], layer="bn2")
+
+    def ramp_of(values):  # lowest 0, highest RAMP_STEPS - 1, linear in between
+        return np.round((values - values.min()) / (values.max() - values.min()) * (RAMP_STEPS - 1)).astype(int)
+
+    session = Session()
+    session.update(run=run)
+    session.set_colour_channel(2)  # "auto": the layer saturates, so by the mean
+    assert list(session.colour_scheme()[0]) == list(ramp_of(mean[:, 2]))
+    session.set_colour_channel(3, measure="max")
+    assert session.colour_measure == "max"
+    assert list(session.colour_scheme()[0]) == list(ramp_of(top[:, 3]))
+    session.set_colour_channel(3, measure="mean")  # the same channel by another measure is recomputed
+    assert list(session.colour_scheme()[0]) == list(ramp_of(mean[:, 3]))

@@ -81,11 +81,12 @@ def test_a_session_file_round_trip_restores_settings_selections_and_colouring(tm
 def test_images_gone_since_are_named_and_a_channel_colouring_is_kept(tmp_path):
     first = Session()
     set_up(first, Run(PATHS))
-    first.set_colour_channel(5, np.zeros(len(PATHS), np.int64))
+    first.set_colour_channel(5, np.zeros(len(PATHS), np.int64), measure="mean")
     save_session(tmp_path / "s.json", first)
     saved = read_session(tmp_path / "s.json")
     resolved = resolve(saved, Run(PATHS[2:]))
     assert resolved.channel == 5 and resolved.colouring is None
+    assert resolved.measure == "mean"  # the measure the map was coloured by comes back with it
     assert "1 of the 2 images of the selection are no longer in the dataset" in resolved.notes
 
 
