@@ -139,12 +139,15 @@ class _Model:
         self.std = torch.tensor(pre.std).view(1, 3, 1, 1)
         self.diverse = diverse and objective.layer is not None
 
-    def forward(self, image01: torch.Tensor) -> dict:
+    def inputs(self, image01: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images of any size -> the network's normalised input."""
         if image01.shape[-1] != self.size:
             image01 = F.interpolate(image01, size=(self.size, self.size), mode="bilinear", align_corners=False,
                                     antialias=True)
-        x = ((image01 - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        return ((image01 - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+    def forward(self, image01: torch.Tensor) -> dict:
+        return self.net(self.inputs(image01))
 
     @torch.no_grad()
     def measure(self, images: list[Image.Image]) -> list[float]:
@@ -251,3 +254,18 @@ def _write_cache(key: str, result: Visualisation) -> None:
             "values": result.values, "seconds": result.seconds}))
     except OSError:  # a read-only or full cache only costs the next request its time
         pass
+
+
+def measure_jittered(loaded: LoadedModel, objective: Objective, image: Image.Image, *, n: int = 16,
+                     seed: int = 1) -> float:
+    """The mean objective of `image` under n seeded random transforms (pad, jitter, scale, rotation):
+    how much of the value survives moving the picture, which an unregularised result does not."""
+    model = _Model(loaded, objective, False)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(np.asarray(image.convert("RGB").resize((model.size, model.size)), np.float32) / 255.0)
+    x = x.permute(2, 0, 1)[None]
+    values = []
+    with torch.no_grad():
+        for _ in range(n):
+            values.append(float(_values(model.plain(model.inputs(transforms.standard(x, g))), objective)[0]))
+    return float(np.mean(values))
