@@ -130,6 +130,26 @@ def test_png_and_svg_exports_have_title_legend_and_the_chosen_size(qtbot, window
     assert data.title in text and "animals (4)" in text
 
 
+def test_the_exported_legend_names_the_measure_the_map_is_coloured_by():
+    """Leftover of issue 10: the legend said "strongest activation" while the map showed the mean."""
+    from types import SimpleNamespace
+
+    from explorer.core.session import Session
+    from explorer.gui.views.plot_export import figure_data
+
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=(30, 4)).astype(np.float32)
+    top = np.minimum(rng.gamma(2.0, 2.0, (30, 4)), 6.0).astype(np.float32)  # ReLU6: maxima pile up at 6
+    arrays = {"features": mean, "channel_max": top}
+    run = SimpleNamespace(features=mean, channel_max=top, done_mask=np.ones(30, bool), array=arrays.__getitem__,
+                          rows=[], layer="bn2", model="efficientnet_lite0")
+    session = Session()
+    session.update(run=run, layout=rng.normal(size=(30, 2)))
+    session.set_colour_channel(1)  # auto: the layer saturates, so the mean is shown
+    assert figure_data(session).ramp_title == "channel 1: spatial mean (mean over the map), low → high"
+    session.set_colour_channel(1, measure="max")
+    assert figure_data(session).ramp_title == "channel 1: spatial max (strongest unit), low → high"
+
 def test_the_job_bar_says_the_time_left(qtbot, monkeypatch):
     from explorer.gui.jobs import JobRunner
     from explorer.gui.widgets import job_bar

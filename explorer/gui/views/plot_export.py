@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QSpinBox
 
+from ...core.analysis.measures import LABELS, resolve_measure
 from ...core.session import RAMP_STEPS, UNLABELLED, Session, class_colour, ramp
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "tsne-partial": "t-SNE (unfinished)"}
@@ -65,7 +66,8 @@ def figure_data(session: Session, view_range=None) -> FigureData:
     colouring = getattr(session, "colour_by", None)
     if session.colour_channel is not None:
         legend = [(rgb, "") for rgb in ramp()]
-        ramp_title = f"channel {session.colour_channel}: strongest activation, low → high"
+        measure = LABELS[resolve_measure(session.run, getattr(session, "colour_measure", "auto"))]
+        ramp_title = f"channel {session.colour_channel}: {measure}, low → high"  # the measure coloured by
     elif colouring is not None:  # by metadata: its own legend, under its title
         legend = [(tuple(rgb), f"{text} ({count:,})") for text, rgb, count in colouring.legend]
         ramp_title = ""
