@@ -191,3 +191,19 @@ def test_a_replaced_run_keeps_no_probe_of_the_old_rows(tmp_path):
     del run
     new, resumed = open_run(tmp_path / "run", "another-key", manifest, rows, overwrite=True)
     assert not resumed and not (tmp_path / "run" / "probes").exists() and list_probes(new) == []
+
+
+def test_a_sample_of_the_demo_reads_its_own_images_and_has_its_own_key():
+    from explorer.core.analysis.layer_probe import sample_dataset
+    from explorer.core.data.datasets import open_dataset
+
+    digits = open_dataset("demo:digits")
+    part = sample_dataset(digits, 100, seed=0)
+    assert len(part) == 100 and part.fingerprint() != digits.fingerprint()
+    assert part.fingerprint() != sample_dataset(digits, 100, seed=1).fingerprint()
+    counts = np.unique(part.labels, return_counts=True)[1]
+    assert len(counts) == 10 and counts.min() >= 9  # stratified: every digit keeps its share
+    i = 37
+    original = digits.items.index(part.items[i])
+    assert np.array_equal(np.asarray(part.load(i)[0]), np.asarray(digits.load(original)[0]))
+    assert part.content_digest(i) == digits.content_digest(original)

@@ -67,15 +67,40 @@ class LayerProbe:
     blocks: dict[str, str]  # block name -> the layer it selected (for names the user gave)
 
 
+class SampledDataset(Dataset):
+    """Some items of a dataset, read through it (a demo's images live in memory, not in files), with a
+    fingerprint of its own: a sample's run never passes for the whole dataset's."""
+
+    def __init__(self, parent: Dataset, indices):
+        self._parent, self._indices = parent, [int(i) for i in indices]
+        super().__init__(parent.root, [parent.items[i] for i in self._indices], parent.skipped)
+
+    def full_path(self, i: int) -> str:
+        return self._parent.full_path(self._indices[i])
+
+    def load(self, i: int, *, draft_size: int | None = None):
+        return self._parent.load(self._indices[i], draft_size=draft_size)
+
+    def content_digest(self, i: int) -> bytes:
+        return self._parent.content_digest(self._indices[i])
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        import numpy as np
+
+        h = hashlib.sha256(f"sample of {self._parent.fingerprint()}:".encode())
+        h.update(np.asarray(self._indices, np.int64).tobytes())
+        return h.hexdigest()
+
+
 def sample_dataset(dataset: Dataset, sample: int | None, seed: int = 0) -> Dataset:
     """A stratified, seeded sample of the dataset's items (itself when sample is None or larger)."""
     import numpy as np
 
     if sample is None or sample >= len(dataset):
         return dataset
-    labels = dataset.labels
-    picked = stratified_sample(labels, np.arange(len(dataset)), sample, seed)
-    return Dataset(dataset.root, [dataset.items[int(i)] for i in picked], dataset.skipped)
+    return SampledDataset(dataset, stratified_sample(dataset.labels, np.arange(len(dataset)), sample, seed))
 
 
 def probe_dataset(spec: str, model: str, *, weights: str | None = None, layers: list[str] | None = None,
