@@ -25,6 +25,7 @@ from .thumbnails import ThumbnailCache
 from .views.explain_view import ExplainView
 from .views.gallery_view import GalleryView
 from .views.neuron_views import NeuronViews
+from .views.probe_view import ProbeView
 from .views.scatter_view import ScatterView
 from .widgets.controls import ControlsPanel
 from .widgets.map_panel import MapPanel
@@ -108,6 +109,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.gallery_dock, self.neurons_dock)
         self.explain_dock = self._dock("Explain", self.explain, Qt.DockWidgetArea.RightDockWidgetArea, 220)
         self.tabifyDockWidget(self.neurons_dock, self.explain_dock)
+        self.probes = ProbeView(self.bridge, self.jobs)  # which layer, label errors, duplicates (issue 12)
+        self.probes_dock = self._dock("Probes", self.probes, Qt.DockWidgetArea.RightDockWidgetArea, 220)
+        self.tabifyDockWidget(self.explain_dock, self.probes_dock)
+        self.probes.layer_chosen.connect(self.set_layer)
         self.gallery_dock.raise_()
         self.resizeDocks([self.controls_dock, self.gallery_dock], [300, 440], Qt.Orientation.Horizontal)
 
@@ -190,7 +195,8 @@ class MainWindow(QMainWindow):
         self._action(view, "Show &skipped files…", self.show_skipped)
         view.addAction(self.map_dock.toggleViewAction())
         view.addSeparator()
-        for dock in (self.controls_dock, self.gallery_dock, self.neurons_dock, self.explain_dock):  # closed docks come back here
+        for dock in (self.controls_dock, self.gallery_dock, self.neurons_dock, self.explain_dock,
+                     self.probes_dock):  # closed docks come back here
             view.addAction(dock.toggleViewAction())
         tools = self.menuBar().addMenu("&Tools")
         self._action(tools, "&Fine-tune a head for these classes…", self.show_finetune)

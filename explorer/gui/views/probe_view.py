@@ -18,7 +18,20 @@ from ..jobs import JobRunner
 
 COLOURS = {"knn": (31, 119, 180), "logreg": (214, 39, 40), "svm": (44, 160, 44)}
 NAMES = {"knn": "kNN (10)", "logreg": "logistic regression", "svm": "linear SVM"}
-ISSUES, DUPLICATES = "Possible label errors", "Near duplicates"
+ISSUES, DUPLICATES = "Label errors", "Near duplicates"
+
+
+def common_prefix(names: list[str]) -> str:
+    """The dotted prefix all names share ('blocks.' of blocks.0..blocks.6), so the ticks can be short."""
+    parts = [n.split(".") for n in names]
+    shared = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        shared.append(level[0])
+    if len(names) < 2 or any(len(p) <= len(shared) for p in parts):
+        return ""
+    return ".".join(shared) + "." if shared else ""
 
 
 class ProbeView(QWidget):
@@ -56,6 +69,11 @@ class ProbeView(QWidget):
         self.plot.setLabel("left", "accuracy")
         self.plot.showGrid(y=True, alpha=0.2)
         self.plot.setYRange(0, 1)
+        self.plot.getAxis("bottom").setTicks([[]])
+        self.placeholder = pg.TextItem("accuracy vs depth\nappears here", color=(140, 140, 140), anchor=(0.5, 0.5))
+        self.placeholder.setPos(0.5, 0.5)
+        self.plot.setXRange(0, 1, padding=0)
+        self.plot.addItem(self.placeholder)
         self.legend = self.plot.addLegend(offset=(-4, -4), labelTextSize="8pt")
         self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine))
         self.marker.hide()
@@ -78,16 +96,18 @@ class ProbeView(QWidget):
         row.addWidget(self.threshold)
         row.addWidget(self.find_button)
         lay.addLayout(row)
-        self.table = QTableWidget(0, 4)
+        self.table = QTableWidget(0, 3)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._rows_selected)
         lay.addWidget(self.table, 3)
-        row = QHBoxLayout()
-        self.select_all = QPushButton("Select all on the map")
+        row = QVBoxLayout()  # stacked: the dock may be 200 px wide
+        self.select_all = QPushButton("Select all listed on the map")
         self.select_all.clicked.connect(lambda: self.session.select(sorted({i for r in self.rows for i in r})))
         self.colour = QPushButton("Colour map: right / wrong")
         self.colour.setToolTip("Colour the map by whether the probe's out-of-fold prediction matches the label")
@@ -130,6 +150,7 @@ class ProbeView(QWidget):
         for item in list(self.plot.listDataItems()):
             self.plot.removeItem(item)
         self.legend.clear()
+        self.placeholder.setVisible(not self.results)
         x = {layer: i for i, layer in enumerate(self.layers)}
         for classifier in dict.fromkeys(r.classifier for r in self.results):
             rs = [r for r in self.results if r.classifier == classifier]
@@ -139,8 +160,10 @@ class ProbeView(QWidget):
                                    data=[r.layer for r in rs], name=NAMES.get(classifier, classifier))
             item.sigPointsClicked.connect(self._point_clicked)
             self.plot.addItem(item)
-        ticks = [(i, self.blocks.get(layer, layer)) for i, layer in enumerate(self.layers)]
-        self.plot.getAxis("bottom").setTicks([ticks])
+        names = [self.blocks.get(layer, layer) for layer in self.layers]
+        prefix = common_prefix(names)
+        self.plot.setLabel("bottom", f"{prefix}…" if prefix else "")
+        self.plot.getAxis("bottom").setTicks([[(i, name[len(prefix):]) for i, name in enumerate(names)]])
         self.plot.setXRange(-0.3, max(0.3, len(self.layers) - 0.7), padding=0)
         self.plot.setYRange(0, 1, padding=0.02)
         best = max(self.results, key=lambda r: r.accuracy) if self.results else None
@@ -170,6 +193,8 @@ class ProbeView(QWidget):
             for item in list(self.plot.listDataItems()):
                 self.plot.removeItem(item)
             self.legend.clear()
+            self.plot.getAxis("bottom").setTicks([[]])
+            self.placeholder.show()
             self.chart_note.setText("")
         self._mark_layer()
 
@@ -214,9 +239,10 @@ class ProbeView(QWidget):
         if run is not self.session.run:
             return  # the map moved on meanwhile
         self.probe_result = result
-        self._fill(["#", "file", "label → predicted", "p(label)"],
-                   [(str(i.index), run.rows[i.index].path.rsplit("/", 1)[-1], f"{i.label} → {i.predicted}",
-                     f"{i.self_confidence:.2f}") for i in issues], [(i.index,) for i in issues])
+        self._fill(["file", "label → probe", "p(label)"],
+                   [(run.rows[i.index].path.rsplit("/", 1)[-1], f"{i.label} → {i.predicted}",
+                     f"{i.self_confidence:.2f}") for i in issues], [(i.index,) for i in issues],
+                   [f"#{i.index} {run.rows[i.index].path}" for i in issues])
         self.list_note.setText(f"{len(issues):,} of {len(result.rows):,} labelled images are predicted as another "
                                f"class by a logistic-regression probe on {run.layer} ({result.folds}-fold, "
                                f"accuracy {result.accuracy:.1%}); least sure of their label first.")
@@ -227,13 +253,13 @@ class ProbeView(QWidget):
         if run is not self.session.run:
             return
         name = lambda i: run.rows[i].path.rsplit("/", 1)[-1]  # noqa: E731
-        self._fill(["#", "file", "near duplicate", "distance"],
-                   [(f"{p.a}, {p.b}", name(p.a), name(p.b), f"{p.distance:.4f}") for p in pairs],
-                   [(p.a, p.b) for p in pairs])
+        self._fill(["file", "near duplicate", "distance"],
+                   [(name(p.a), name(p.b), f"{p.distance:.4f}") for p in pairs], [(p.a, p.b) for p in pairs],
+                   [f"#{p.a} {run.rows[p.a].path}\n#{p.b} {run.rows[p.b].path}" for p in pairs])
         self.list_note.setText(f"{len(pairs):,} pairs within cosine distance {threshold:g} at {run.layer}.")
         self._enable()
 
-    def _fill(self, headers, cells, rows):
+    def _fill(self, headers, cells, rows, tips=None):
         self.table.blockSignals(True)
         self.table.clearContents()
         self.table.setHorizontalHeaderLabels(headers)
@@ -241,7 +267,7 @@ class ProbeView(QWidget):
         for r, values in enumerate(cells):
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(tips[r] if tips else text)
                 self.table.setItem(r, c, item)
         self.table.blockSignals(False)
         self.rows = rows
@@ -269,7 +295,7 @@ class ProbeView(QWidget):
 
     def _clear_list(self):
         self.probe_result = None
-        self._fill(["#", "file", "", ""], [], [])
+        self._fill(["file", "", ""], [], [])
         self.list_note.setText("")
         self._enable()
 
