@@ -79,39 +79,55 @@ def robustness(run, kind: str, values=None, *, loaded=None, weights: str | None 
         raise ExplorerError(f"{run.path} has no embedded images to measure.")
     yield Step(0, len(rows), f"loading {run.model}")
     loaded = loaded or model_for_run(run, weights)
-    prober = Prober(loaded, layer or run.layer, device=device)
-    n = len(values)
+    prober = Prober(loaded, layer or run.layer, device=device, batch=32)
+    mapping = map_labels(run.labels, loaded.categories, _classes(prober))
     agree, cos, right, clean_right = [], [], [], []
-    mapping, skipped = None, 0
-    source = run.source
-    for k, i in enumerate(rows):
-        try:
-            image = source.load(int(i), run.rows[int(i)].path)
-        except DecodeError:
-            skipped += 1  # a file changed or vanished since the run: left out, counted
-            continue
-        img = network_input(loaded.preprocess, image)
-        f0, l0 = prober.embed(to_unit_tensor(img)[None])
-        clean = int(l0[0].argmax())
-        x = prober.variants(img, kind, values, seed=seed + int(i), label=clean, steps=steps)
-        f, lg = prober.embed(x)
-        top1 = lg.argmax(1)
-        agree.append(top1 == clean)
-        cos.append(cosine(f, f0[0]))
-        if mapping is None:
-            mapping = map_labels(run.labels, loaded.categories, lg.shape[1])
-        label = run.rows[int(i)].label
-        classes = mapping.get(str(label)).classes if label is not None and str(label) in mapping else ()
-        if classes:
-            right.append(np.isin(top1, classes))
-            clean_right.append(clean in classes)
-        yield Step(k + 1, len(rows), f"{kind}: {k + 1} of {len(rows)} images")
+    skipped, done = 0, 0
+    chunk = max(1, 32 // (len(values) + 1))  # images per forward batch: small batches waste the CPU
+    for start in range(0, len(rows), chunk):
+        images, kept = [], []
+        for i in rows[start:start + chunk]:
+            try:
+                images.append(network_input(loaded.preprocess, run.source.load(int(i), run.rows[int(i)].path)))
+                kept.append(int(i))
+            except DecodeError:
+                skipped += 1  # a file changed or vanished since the run: left out, counted
+        if images:
+            import torch
+
+            f0, l0 = prober.embed(torch.stack([to_unit_tensor(im) for im in images]))
+            clean = l0.argmax(1)
+            x = torch.cat([prober.variants(im, kind, values, seed=seed + i, label=int(c), steps=steps)
+                           for im, i, c in zip(images, kept, clean)])
+            f, lg = prober.embed(x)
+            n = len(values)
+            for k, i in enumerate(kept):
+                top1 = lg[k * n:(k + 1) * n].argmax(1)
+                agree.append(top1 == clean[k])
+                cos.append(cosine(f[k * n:(k + 1) * n], f0[k]))
+                label = run.rows[i].label
+                classes = mapping[str(label)].classes if label is not None and str(label) in mapping else ()
+                if classes:
+                    right.append(np.isin(top1, classes))
+                    clean_right.append(int(clean[k]) in classes)
+        done = min(len(rows), start + chunk)
+        yield Step(done, len(rows), f"{kind}: {done} of {len(rows)} images")
     if not agree:
         raise ExplorerError(f"{run.path}: none of the {len(rows)} images could be read.")
     agree, cos = np.array(agree), np.array(cos)
     right = np.array(right) if right else None
     levels = [Level(float(values[j]), float(agree[:, j].mean()),
                     None if right is None else float(right[:, j].mean()), float(cos[:, j].mean()))
-              for j in range(n)]
+              for j in range(len(values))]
     return Robustness(kind, prober.layer, levels, len(agree), 0 if right is None else len(right),
                       float(np.mean(clean_right)) if clean_right else None, skipped)
+
+
+def _classes(prober) -> int:
+    """The head's number of classes (from the categories, else one forward pass of a blank image)."""
+    if prober.categories:
+        return len(prober.categories)
+    import torch
+
+    size = prober.preprocess.crop
+    return int(prober.embed(torch.zeros(1, 3, size, size))[1].shape[1])
