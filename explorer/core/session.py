@@ -73,6 +73,7 @@ class SessionEvents(SignalGroup):
     point_size = Signal(object, object)
     point_opacity = Signal(object, object)
     density_view = Signal(object, object)
+    variant_path = Signal(object, object)
     focus_requested = Signal(int)  # not a field: centre the map on this item
 
 
@@ -133,6 +134,7 @@ class Session:
     point_size = _Field(7, int)
     point_opacity = _Field(0.9, float)
     density_view = _Field(False, bool)  # draw the density image at any point count
+    variant_path = _Field(None)  # analysis.invariance.MapPath: a sweep's variants drawn in the map; None: none
 
     def __init__(self, **settings):
         self.events = SessionEvents()
@@ -205,6 +207,7 @@ class Session:
             self.hidden_classes = frozenset()
             self.colour_channel = None
             self.neighbours = []
+            self.variant_path = None  # placed into the previous run's map
             if not same_rows:  # kept for a re-embedding of the same images: their indices still hold
                 self.colour_by = None
                 self.named_selections = {}
@@ -216,6 +219,7 @@ class Session:
         with self.changes():
             self.layout_method = method
             self.layout = layout
+            self.variant_path = None  # its points were placed into the previous map
 
     # --- what the user picked -------------------------------------------------------------------
     def select(self, indices, *, focus: bool = False, mode: str = "replace") -> None:

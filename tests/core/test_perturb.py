@@ -267,3 +267,17 @@ def test_a_training_images_variant_lands_near_that_point(model, prober, photo_im
     spread = np.ptp(proj.embedding_, axis=0).max()
     for point in path[:2]:  # the clean image and sigma 0 are the training point itself
         assert np.linalg.norm(point - proj.embedding_[0]) < (1e-4 if method == "pca" else 0.1) * spread
+
+
+def test_the_session_holds_the_path_until_the_map_or_the_run_changes():
+    from explorer.core.analysis.invariance import MapPath
+    from explorer.core.session import Session
+
+    session = Session()
+    seen = []
+    session.events.variant_path.connect(lambda new, old: seen.append(new))
+    path = MapPath(3, "rotate", np.zeros((3, 2), np.float32), ("original", "0", "45"))
+    session.variant_path = path
+    assert seen == [path] and session.variant_path is path
+    session.set_layout(np.zeros((5, 2)), "pca")
+    assert session.variant_path is None and seen[-1] is None

@@ -207,3 +207,20 @@ def place_on_map(projection, sweep_result: Sweep) -> np.ndarray:
                             f"({features.shape[1]} features do not fit it: {str(exc).splitlines()[0][:120]}); "
                             "sweep at the map's layer.") from None
     return sweep_result.path
+
+
+@dataclass(frozen=True)
+class MapPath:
+    """A sweep drawn in the map (Session.variant_path): the clean image's point, then one per value."""
+
+    index: int  # the run's row that was perturbed
+    kind: str
+    points: np.ndarray  # (n_values + 1, 2) float32, map coordinates
+    labels: tuple[str, ...]  # one per point: "original", then the values
+
+    @classmethod
+    def of(cls, index: int, result: Sweep) -> "MapPath":
+        if result.path is None:
+            raise ValueError("place the sweep on a map first (place_on_map)")
+        return cls(int(index), result.kind, result.path,
+                   ("original",) + tuple(f"{v:g}" for v in result.values))
