@@ -12,7 +12,8 @@ def test_embed_with_a_block_name_uses_its_output_node(capsys, photo_folder, tmp_
                  "--out", str(out)]) == 0
     run = load_run(out)
     assert run.layer == "layer3.1.relu_1" and run.layer_shape() == (256, 14, 14)
-    capsys.readouterr()
+    progress = capsys.readouterr().err  # the progress line names the node embedded, not the block asked for
+    assert "embedding resnet18/layer3.1.relu_1" in progress and "resnet18/layer3:" not in progress
     # the same run whether the block or its output node is named
     assert main(["embed", str(photo_folder), "--model", "resnet18", "--weights", "random", "--layer",
                  "layer3.1.relu_1", "--out", str(out)]) == 0

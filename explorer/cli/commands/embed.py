@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ...core.errors import ExplorerError
 from ..main import Cancelled, drive
 from ..options import embed_options, layers, output_folder, weights
 
@@ -50,7 +51,11 @@ def embed(dataset_spec: str, args, quiet: bool = False):
         if isinstance(partial, Prepared):  # the model is loaded: the embedding starts
             if not quiet:
                 bar.write(f"{partial.dataset.root}: {describe(partial.dataset)}", file=sys.stderr)
-            shown = "+".join(layer) if isinstance(layer, tuple) else layer or partial.graph.default
+            names = layer if isinstance(layer, tuple) else (layer or partial.graph.default,)
+            try:  # the node embedded: a block name (`layer3`) stands for its output node
+                shown = "+".join(partial.graph.resolve(name) for name in names)
+            except ExplorerError:  # an unknown name: the embedding itself says so
+                shown = "+".join(names)
             bar.set_description(f"embedding {partial.model.name}/{shown}")
 
     try:
