@@ -10,6 +10,7 @@ Checks:
                extractor gives the fp32 values (the shared-module bug of issue 9, on real CUDA)
   overlay      an activation map computed on the GPU equals the CPU one, laid over the photo
   oom          fill the GPU until allocation fails, then embed: the batch halves and the run completes
+  predictions  the top-5 kept under AMP agree with fp32 logits on the CPU (top-1 >= 90%, probability < 0.05)
   bench        tests/benchmarks/bench_embedding.py --device cuda
 """
 
@@ -230,8 +231,33 @@ def check_bench(ctx) -> list[str]:
     return lines
 
 
+def check_predictions(ctx) -> list[str]:
+    """The top-5 kept in the run under AMP agree with fp32 logits on the CPU (issue 12, predictions)."""
+    import numpy as np
+    import torch
+
+    from explorer.core.data.datasets import open_dataset
+    from explorer.core.model.graph import model_graph
+    from explorer.core.model.zoo import load_model
+
+    model = load_model("efficientnet_lite0")
+    result, _, rate = embed(ctx.folder, model, None, ctx.tmp / "predictions", ctx.device, 64)
+    run, rows = result.run, ctx.ref_rows
+    dataset = open_dataset(ctx.folder)
+    x = torch.stack([model.preprocess(dataset.load(i)[0]) for i in range(rows)])
+    with torch.inference_mode():
+        p = model_graph(model).extractor([], logits=True, fold_bn=False)(x)["logits"].float().softmax(1).numpy()
+    ours, probs = np.asarray(run.array("top5_classes")[:rows]), np.asarray(run.array("top5_probabilities")[:rows])
+    agree = float((ours[:, 0] == p.argmax(1)).mean())
+    gap = float(np.abs(probs[:, 0] - p.max(1)).max())
+    expect(agree >= 0.9, f"top-1 agrees with fp32 CPU on only {agree:.0%} of {rows} images")
+    expect(gap < 0.05, f"top-1 probability differs from fp32 CPU by up to {gap:.3f}")
+    return [f"{result.computed} images at {rate:,.0f} images/s with predictions; top-1 = fp32 CPU on {agree:.0%} "
+            f"of {rows}, top-1 probability within {gap:.4f}"]
+
+
 CHECKS = {"amp": check_amp, "switching": check_switching, "overlay": check_overlay, "oom": check_oom,
-          "bench": check_bench}
+          "predictions": check_predictions, "bench": check_bench}
 
 
 class Context:
