@@ -109,7 +109,7 @@ def test_a_run_from_before_predictions_opens_and_says_how_to_add_them(photo_fold
     assert not load_run(older.run.path).has_array("top5_classes")
     assert run_key(dataset, model, [layer], default_arrays()) == run_key(dataset, model, [layer])
     again = run_to_end(embed_dataset(dataset, model, layer, out=tmp_path / "run"))
-    assert again.reused and again.computed == 0 and "before predictions were kept" in again.note
+    assert again.reused and again.computed == 0 and "holds no predictions" in again.note
     run = load_run(tmp_path / "run")
     with pytest.raises(ExplorerError, match=r"no predictions .*explorer embed .* --overwrite") as info:
         load_predictions(run)

@@ -326,8 +326,8 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
     note = f"rebuilt: {run.rebuilt_because}" if run.rebuilt_because else ""
     planned = {e["name"] for e in manifest["arrays"]}
     if planned & set(PREDICTIONS) and not run.has_array("top5_classes"):  # opened as it is (folder.open_run)
-        note = "; ".join(filter(None, [note, "this run was embedded before predictions were kept: embed again "
-                                              "with --overwrite to add them"]))
+        note = "; ".join(filter(None, [note, "this run holds no predictions (embedded before they were kept, or "
+                                              "with --no-predictions): embed again with --overwrite to add them"]))
     changed = run.changed_rows(signatures) if resumed else np.zeros(0, np.int64)
     if len(changed):  # same names, sizes and times, yet the files changed: their rows are recomputed
         run.reset_rows(changed, signatures)
