@@ -12,12 +12,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QListWidget, QListWidgetItem, QMenu, QPushButton, QSizePolicy, QSpinBox,
-                               QVBoxLayout, QWidget)
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ...core.model.zoo import ZOO
 from ...core.session import UNLABELLED, class_colour
 from ..bridge import SessionBridge
-from .labels import WrappedLabel
+from .labels import ElidedLabel, WrappedLabel
 from .layer_picker import LayerPicker, describe as describe_layer
 
 
@@ -107,11 +107,12 @@ class ControlsPanel(QWidget):
         self.model_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         for name in ZOO:
             self.model_combo.addItem(name, name)
-        self.weights_label = QLabel(wordWrap=True)
-        self.weights_label.setMinimumWidth(30)  # a long file name wraps or is cut, never widens the panel
-        self.weights_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        weights_button = QPushButton("Set…")  # pretrained, random (any model, offline) or a file
-        weights_button.setToolTip("Pretrained weights, random weights (seeded, any model, offline) or a weights file")
+        self.weights_label = ElidedLabel()  # a long file name is elided in the middle, never widens the panel
+        # pretrained, random (any model, offline) or a file; a small "…" button (a push button "Set…" is
+        # 80 px) leaves the weights' name room to be read in a 250 px dock
+        weights_button = QToolButton(text="…", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
+        weights_button.setToolTip("Choose the weights: pretrained, random (seeded, any model, offline) "
+                                  "or a weights file")
         weights_menu = QMenu(weights_button)
         weights_menu.addAction("Pretrained", lambda: self.weights_chosen.emit(None))
         weights_menu.addAction("Random (seeded)", lambda: self.weights_chosen.emit("random"))
@@ -190,8 +191,13 @@ class ControlsPanel(QWidget):
             self.model_combo.addItem(s.model, s.model)
             row = self.model_combo.count() - 1
         self.model_combo.setCurrentIndex(row)
+        # the start of the name in view (an editable box shows the end of a long text), the whole on hover
+        self.model_combo.lineEdit().setCursorPosition(0)
+        self.model_combo.setToolTip(self.model_combo.currentText())
         self.weights_label.setText("pretrained" if s.weights is None else
                                    "random (seeded)" if s.weights == "random" else s.weights.rsplit("/", 1)[-1])
+        self.weights_label.setToolTip("pretrained weights" if s.weights is None else
+                                      "random weights (seeded)" if s.weights == "random" else s.weights)
         layers = s.layers or self._run_layer()
         self.layer_picker.set_layers(layers, s.layer)
         info = self.layer_picker.info()
