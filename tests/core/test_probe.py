@@ -73,7 +73,7 @@ def test_probe_accuracy_equals_scikit_learn_with_the_same_folds(tmp_path, classi
     assert r.n_features == 12 and np.allclose(r.probabilities.sum(axis=1), 1, atol=1e-5)
 
 
-def test_probes_per_layer_are_kept_and_a_changed_run_drops_them(tmp_path):
+def test_probes_per_layer_are_kept_and_a_changed_run_drops_them(tmp_path, monkeypatch):
     run, _, _ = blob_run(tmp_path / "run")
     steps = []
     gen = probe_run(run, None, ("knn", "logreg"), folds=3)
@@ -94,6 +94,16 @@ def test_probes_per_layer_are_kept_and_a_changed_run_drops_them(tmp_path):
     assert len(list_probes(run)) == 4
     names = predicted_labels(run, kept)
     assert names[0] in "abc" and len(names) == len(run)
+    import explorer.core.analysis.probe as probe_module
+
+    def no_fitting(*args, **kwargs):
+        raise AssertionError("a kept probe was computed again")
+
+    monkeypatch.setattr(probe_module, "make_classifier", no_fitting)
+    again = run_to_end(probe_run(run, None, ("knn", "logreg"), folds=3))
+    assert [(r.layer, r.classifier, r.accuracy) for r in again] == [(r.layer, r.classifier, r.accuracy)
+                                                                    for r in results]
+    monkeypatch.undo()
     run.state[5] = 2  # one row failed since: the kept probe was computed from other rows
     run.state.flush()
     assert load_probe(run, "far", "logreg", folds=3) is None and list_probes(run) == []

@@ -211,13 +211,14 @@ def stratified_sample(labels: list, rows: np.ndarray, n: int | None, seed: int =
 
 
 def probe_run(run, layers: list[str] | None = None, classifiers=("logreg",), *, folds: int = 5, seed: int = 0,
-              sample: int | None = None, save: bool = True) -> Work[list[ProbeResult]]:
+              sample: int | None = None, save: bool = True, reuse: bool = True) -> Work[list[ProbeResult]]:
     """Probe every layer (default: all the run holds) with every classifier; one Step per fold.
 
     sample: probe at most that many images (stratified, seeded). save: keep each result in the run
     folder (probe_files); a folder that cannot be written adds a note instead of losing the figures.
+    reuse: a kept result of the same settings, computed from the run's current rows, is read back.
     """
-    from .probe_files import save_probe
+    from .probe_files import load_probe, save_probe
 
     layers = list(layers or run.layers)
     for name in layers:
@@ -232,6 +233,11 @@ def probe_run(run, layers: list[str] | None = None, classifiers=("logreg",), *, 
         x = run.array("features", layer)
         for ci, classifier in enumerate(classifiers):
             base = (li * len(classifiers) + ci) * (folds + 1)
+            kept = load_probe(run, layer, classifier, folds=folds, seed=seed, sample=sample) if reuse else None
+            if kept is not None:
+                yield Step(base + folds + 1, total, f"{layer} {classifier}: {kept.accuracy:.3f} (kept)")
+                out.append(kept)
+                continue
             result = yield from probe_features(x, labels, classifier, folds=folds, seed=seed, layer=layer, rows=rows,
                                                step_base=base, step_total=total)
             result.sample = sample
