@@ -16,7 +16,7 @@ from collections import Counter
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from ...core.analysis.neighbours import NeighbourIndex
 from ..bridge import SessionBridge
@@ -26,6 +26,39 @@ from ..widgets.image_viewer import file_menu, open_large
 from .prediction_text import top5_html
 
 THUMB = 96
+
+
+class ScaledPreview(QLabel):
+    """The selected image, scaled down (aspect kept) to the room the layout gives it.
+
+    A plain QLabel asks for its pixmap's full size: a 320 px preview in a 700 px window left the
+    neighbour grid a single row. Here the layout decides the height (stretch), the image follows.
+    """
+
+    def __init__(self):
+        super().__init__(alignment=Qt.AlignmentFlag.AlignCenter)
+        self._source = QPixmap()
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumHeight(120)
+
+    def setPixmap(self, pix: QPixmap) -> None:
+        self._source = QPixmap(pix)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        room = self.contentsRect().size()
+        if self._source.isNull() or room.width() < 2 or room.height() < 2:
+            super().setPixmap(self._source)
+            return
+        scaled = self._source.size().scaled(room, Qt.AspectRatioMode.KeepAspectRatio)
+        if scaled.width() > self._source.width():  # never larger than the preview was made
+            scaled = self._source.size()
+        super().setPixmap(self._source.scaled(scaled, Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.SmoothTransformation))
 
 
 class GalleryView(QWidget):
@@ -43,8 +76,7 @@ class GalleryView(QWidget):
         self._index_key = None
         self.shown_neighbours: list = []  # core Neighbour results on display
 
-        self.preview = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumHeight(200)
+        self.preview = ScaledPreview()
         self.preview.setStyleSheet("background: #f4f4f4; border: 1px solid #ddd;")
         self.title = QLabel(wordWrap=True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -70,11 +102,11 @@ class GalleryView(QWidget):
         caption_row.addWidget(self.caption, 1)
         caption_row.addWidget(self.export_button)
         lay = QVBoxLayout(self)
-        lay.addWidget(self.preview)
+        lay.addWidget(self.preview, 1)  # 1:2 with the neighbours: two rows of them at 1024x700
         lay.addWidget(self.title)
         lay.addLayout(row)
         lay.addLayout(caption_row)
-        lay.addWidget(self.list, 1)
+        lay.addWidget(self.list, 2)
 
         bridge.run_changed.connect(self._run_changed)
         bridge.selection_changed.connect(self.refresh)

@@ -1,0 +1,24 @@
+"""The window at 1024x700, as a new user first sees it (issue 10, "Small windows")."""
+
+from tests.gui.test_app import run_pipeline
+
+
+def test_the_gallery_shows_rows_of_neighbours_under_the_preview_at_1024x700(qtbot, window, photo_folder, shots):
+    """The preview kept its image's full 320 px height, leaving the 12 neighbours one row (of one image)."""
+    window.resize(1024, 700)
+    run_pipeline(qtbot, window, photo_folder, model="alexnet", projection="pca")
+    gallery = window.gallery
+    window.session.neighbour_k = 6
+    with qtbot.waitSignal(gallery.neighbours_shown, timeout=30_000):
+        window.session.select([0])
+    qtbot.waitUntil(lambda: window.previews.pixmap(0) is not None, timeout=10_000)
+    gallery.previews.loaded.emit(0)  # as when the preview arrives (it may have come before the selection)
+    qtbot.wait(50)
+    grid = gallery.list.gridSize()
+    shown = gallery.list.viewport().height()
+    assert shown >= 2 * grid.height(), f"the neighbour list has {shown} px, less than two rows"
+    pix = gallery.preview.pixmap()
+    assert not pix.isNull() and 100 <= pix.height() <= gallery.preview.contentsRect().height()  # whole, scaled
+    source = window.previews.pixmap(0)
+    assert abs(pix.width() / pix.height() - source.width() / source.height()) < 0.05  # its aspect kept
+    window.grab().save(str(shots / "gallery-1024x700.png"))
