@@ -24,7 +24,9 @@ from .jobs import JobRunner, freeze_heap
 from .thumbnails import ThumbnailCache
 from .views.explain_view import ExplainView
 from .views.gallery_view import GalleryView
+from .views.map_path import MapPathItems
 from .views.neuron_views import NeuronViews
+from .views.perturb_view import PerturbView
 from .views.probe_view import ProbeView
 from .views.scatter_view import ScatterView
 from .widgets.controls import ControlsPanel
@@ -113,6 +115,10 @@ class MainWindow(QMainWindow):
         self.probes_dock = self._dock("Probes", self.probes, Qt.DockWidgetArea.RightDockWidgetArea, 220)
         self.tabifyDockWidget(self.explain_dock, self.probes_dock)
         self.probes.layer_chosen.connect(self.set_layer)
+        self.stability = PerturbView(self.bridge, self.jobs)  # invariance, noise, adversarial images (issue 13)
+        self.stability_dock = self._dock("Stability", self.stability, Qt.DockWidgetArea.RightDockWidgetArea, 220)
+        self.tabifyDockWidget(self.probes_dock, self.stability_dock)
+        self.map_path = MapPathItems(self.scatter.vb, self.session)  # draws session.variant_path in the map
         self.gallery_dock.raise_()
         self.resizeDocks([self.controls_dock, self.gallery_dock], [300, 440], Qt.Orientation.Horizontal)
 
@@ -196,7 +202,7 @@ class MainWindow(QMainWindow):
         view.addAction(self.map_dock.toggleViewAction())
         view.addSeparator()
         for dock in (self.controls_dock, self.gallery_dock, self.neurons_dock, self.explain_dock,
-                     self.probes_dock):  # closed docks come back here
+                     self.probes_dock, self.stability_dock):  # closed docks come back here
             view.addAction(dock.toggleViewAction())
         tools = self.menuBar().addMenu("&Tools")
         self._action(tools, "&Fine-tune a head for these classes…", self.show_finetune)
@@ -491,6 +497,7 @@ class MainWindow(QMainWindow):
         self.trace_note.setVisible(bool(reason))
         self.neurons.set_model(prepared)
         self.explain.set_model(prepared)
+        self.stability.set_model(prepared)
         self.refresh_model_statuses()  # torch is loaded by now: this costs milliseconds
         if self._finish_when_described:
             self._finish_when_described = False
