@@ -49,8 +49,8 @@ def run(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     groups = duplicate_groups(pairs, len(run))
-    print(f"{len(pairs):,} pairs of images within cosine distance {t:g} at {layer} ({len(groups):,} groups), "
-          "nearest first:")
+    print(f"{len(pairs):,} {'pair' if len(pairs) == 1 else 'pairs'} of images within cosine distance {t:g} at "
+          f"{layer} ({len(groups):,} {'group' if len(groups) == 1 else 'groups'})" + (", nearest first:" if pairs else "."))
     for r in rows:
         mark = "" if r["label_a"] == r["label_b"] else "   (labels differ)"
         print(f"  {r['distance']:.5f}  #{r['a']:<6} {r['path_a']}  ~  #{r['b']:<6} {r['path_b']}{mark}")
