@@ -9,111 +9,28 @@ the tab says which: the mean over the map where a capped activation (ReLU6) satu
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
                                QListWidgetItem, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter,
-                               QTableView, QVBoxLayout, QWidget)
+                               QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
 from ..bridge import SessionBridge
 from ..jobs import JobRunner
 from ..thumbnails import pil_to_qimage, thumbnail_grid
+from .atlas_view import AtlasView
+from .channel_table import SATURATED, ChannelTable
+from .featurevis_panel import VisualisationPanel
 from .overlay import OverlayView, overlay_caption
+from .standout_view import StandoutView
 from ..widgets.labels import WrappedLabel
 
 PATCH = 88
-SATURATED = 0.5  # = core.analysis.measures.SATURATED (that module imports numpy only, but not at startup)
 MEASURE_NAMES = {"max": "strongest unit (max)", "mean": "mean over the map"}
 
 
 def wrapped(text: str = "") -> QLabel:
     return WrappedLabel(text)
-
-
-class ChannelTable(QAbstractTableModel):
-    """channel, mean and max activation per channel of the layer, and how often it sits at the layer's cap;
-    sortable; Qt asks only for visible rows. Numbers show 4 significant digits (the run stores float16)."""
-
-    HEADERS = ("ch", "mean", "max", "cap%")  # short: the dock may be narrow; tooltips say more
-    TIPS = ("channel index", "mean over the images of the channel's mean over the map",
-            "largest value of the channel's strongest unit over the images",
-            "share of the images where the channel's strongest unit sits at the layer's cap (e.g. 6 after ReLU6); "
-            f"at {SATURATED:.0%} or more the channel is saturated (orange): its maximum cannot rank images")
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._columns = (np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32),
-                         np.zeros(0, np.float32))
-        self._order = np.zeros(0, np.int64)  # row -> channel
-        self.cap: float | None = None
-
-    def set_stats(self, means: np.ndarray, maxima: np.ndarray, at_cap: np.ndarray | None = None,
-                  cap: float | None = None) -> None:
-        self.beginResetModel()
-        at_cap = np.zeros(len(means), np.float32) if at_cap is None else np.asarray(at_cap, np.float32)
-        self._columns = (np.arange(len(means)), np.asarray(means, np.float32), np.asarray(maxima, np.float32), at_cap)
-        self._order = np.arange(len(means))
-        self.cap = cap
-        self.endResetModel()
-
-    def at_cap(self, channel: int) -> float:
-        return float(self._columns[3][channel]) if 0 <= channel < len(self._columns[3]) else 0.0
-
-    def channel_at(self, row: int) -> int:
-        return int(self._order[row])
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._order)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        column, channel = index.column(), self._order[index.row()]
-        value = self._columns[column][channel]
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
-                return int(value)
-            if column == 3:
-                return "" if self.cap is None else f"{value:.0%}"
-            return float(f"{value:.4g}")  # 0.2011, not 0.20114135742 cut to "0.2011..."
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        saturated = self.cap is not None and self._columns[3][channel] >= SATURATED
-        if role == Qt.ItemDataRole.ForegroundRole and saturated:
-            return QColor(190, 90, 0)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if self.cap is None:
-                return f"channel {int(channel)}: mean {self._columns[1][channel]:.4g}, max {self._columns[2][channel]:.4g}"
-            share = self._columns[3][channel]
-            return (f"channel {int(channel)}: at the cap ({self.cap:g}) in {share:.0%} of the images"
-                    + (" — saturated: rank it by the mean over the map" if saturated else ""))
-        return None
-
-    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return self.TIPS[section]
-        return None
-
-    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        """Reorder the rows; the selection (persistent indexes) moves with its channel, as in a
-        QTableWidget, so the highlighted row always names the channel on display."""
-        self.layoutAboutToBeChanged.emit()
-        keys = self._columns[column]
-        old = self._order
-        self._order = np.argsort(keys if order == Qt.SortOrder.AscendingOrder else -keys.astype(np.float64),
-                                 kind="stable")
-        persistent = self.persistentIndexList()
-        if persistent:
-            row_of = np.empty(len(self._order), np.int64)  # channel -> its new row
-            row_of[self._order] = np.arange(len(self._order))
-            self.changePersistentIndexList(persistent, [
-                self.index(int(row_of[old[p.row()]]), p.column()) if p.isValid() else p for p in persistent])
-        self.layoutChanged.emit()
 
 
 class ChannelsView(QWidget):
@@ -136,6 +53,7 @@ class ChannelsView(QWidget):
         self.patches: list = []  # core Patch objects on display
         self._stats_for = None  # the run whose channel statistics are computed (or on their way)
         self.summary = None  # core ChannelSummary of the run on display, once computed
+        self.loaded = None  # the run's model (core LoadedModel), for visualisations
 
         self.table_model = ChannelTable(self)
         self.table = QTableView()
@@ -175,15 +93,46 @@ class ChannelsView(QWidget):
         self.overlay.setMinimumHeight(120)
         self.overlay.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
+        self.atlas = AtlasView()  # the layer's channels as a grid of top patches and visualisations
+        self.standout = StandoutView(jobs)  # why the selected image sits where it does
+        self.visual = VisualisationPanel(jobs)  # the chosen channel's feature visualisation
+
         self.table.setMinimumHeight(80)
         self.patch_list.setMinimumHeight(PATCH + 30)
+        self.image_combo = QComboBox()
+        self.image_combo.addItem("why it sits here", "standout")
+        self.image_combo.addItem("its strongest channels", "strongest")
+        self.image_combo.setToolTip("For the selected image: the channels where it stands out from the run (z), "
+                                    "or the channels that fire most in it")
+        strongest = QWidget()
+        sl = QVBoxLayout(strongest)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.strongest_label)
+        sl.addWidget(self.strongest)
+        self.image_stack = QStackedWidget()
+        self.image_stack.addWidget(self.standout)
+        self.image_stack.addWidget(strongest)
+        self.view_combo = QComboBox()
+        self.view_combo.addItem("atlas", "atlas")
+        self.view_combo.addItem("table", "table")
+        self.view_combo.setToolTip("Every channel of the layer: a grid of each one's top patch (and visualisation), "
+                                   "or a table of numbers (click a header to sort)")
+        self.channel_stack = QStackedWidget()
+        self.channel_stack.addWidget(self.atlas)
+        self.channel_stack.addWidget(self.table)
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
-        tl.addWidget(self.strongest_label)
-        tl.addWidget(self.strongest)
-        tl.addWidget(wrapped("All channels (click a header to sort)"))
-        tl.addWidget(self.table, 1)
+        irow = QHBoxLayout()
+        irow.addWidget(QLabel("Image:"))
+        irow.addWidget(self.image_combo, 1)
+        tl.addLayout(irow)
+        tl.addWidget(self.image_stack)
+        crow = QHBoxLayout()
+        crow.addWidget(QLabel("All channels:"))
+        crow.addWidget(self.view_combo, 1)
+        tl.addLayout(crow)
+        tl.addWidget(self.channel_stack, 1)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
@@ -195,11 +144,12 @@ class ChannelsView(QWidget):
         row.addWidget(self.colour_button)
         bl.addLayout(row)
         bl.addWidget(self.patch_list, 2)
+        bl.addWidget(self.visual)
         bl.addWidget(self.overlay, 1)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(bottom)
-        split.setSizes([300, 500])
+        split.setSizes([380, 500])
         split.setChildrenCollapsible(False)
         content = QWidget()  # in a scroll area: a short dock scrolls instead of cutting lines off
         lay = QVBoxLayout(content)
@@ -227,6 +177,77 @@ class ChannelsView(QWidget):
         self.k_spin.valueChanged.connect(lambda _: self.choose(self.channel) if self.channel is not None else None)
         self.colour_button.toggled.connect(self._colour_toggled)
         self.measure_combo.activated.connect(self._measure_changed)
+        self.image_combo.activated.connect(lambda i: self.image_stack.setCurrentIndex(i))
+        self.view_combo.activated.connect(lambda i: self.channel_stack.setCurrentIndex(i))
+        self.atlas.channel_clicked.connect(self.choose)
+        self.atlas.order_changed.connect(lambda _: self._order_atlas())
+        self.standout.channel_clicked.connect(self.choose)
+        self.standout.visualise_requested.connect(self.visual.start)
+        self.visual.visualised.connect(self._visualised)
+
+    # --- the atlas and visualisations ---------------------------------------------------------------
+    def set_model(self, loaded) -> None:
+        """The loaded model of the run (core LoadedModel): what Visualise optimises through."""
+        self.loaded = loaded
+        run = self.session.run
+        self.visual.set_target(loaded, run.layer if run is not None else None)
+        self.atlas.model.set_lookup(self.visual.lookup_function())
+        if self.channel is not None:
+            self.visual.show_channel(self.channel)
+
+    def _visualised(self, channel: int, image) -> None:
+        self.atlas.model.set_visualisation(channel, image)
+        self.standout.set_visualisation(channel, image)
+
+    def _fill_atlas(self, run) -> None:
+        """Each channel's top image by the measure (one pass over the run), then the chosen order."""
+        from ...core.analysis.atlas import channel_tops
+
+        measure, cap = self.measure(), self.cap
+
+        def done(tops):
+            if run is self.session.run:
+                self.atlas.model.set_tops(run, tops, self.visual.lookup_function())
+                self._order_atlas()
+
+        self.lane.start("Atlas", lambda: channel_tops(run, measure, cap=cap), done, key="atlas")
+
+    def _order_atlas(self) -> None:
+        """Sort the atlas (analysis lane): by mean activation, selectivity, or the mean over the selection."""
+        from ...core.analysis import atlas
+
+        run, key, measure = self.session.run, self.atlas.current_order(), self.measure()
+        if run is None or self.atlas.model.tops is None:
+            return
+        selection = np.array([i for i in self.session.selection if run.done_mask[i]], np.int64)
+
+        def work():  # -> (order, second lines, tooltips, note)
+            if key == "selection" and not len(selection):
+                return None
+            if key == "selectivity":
+                share, top, labels = atlas.selectivity(run, measure)
+                if len(labels) >= 2:
+                    tips = [f"{v:.0%} of its per-label mean activation goes to '{labels[t]}'" if t >= 0 else
+                            "silent on every label" for v, t in zip(share, top)]
+                    return atlas.order(share), [f"{v:.0%}" for v in share], tips, ""
+            scores = atlas.mean_activation(run, measure, selection if key == "selection" else None)
+            where = f"over the {len(selection)} selected images" if key == "selection" else "over the run"
+            note = "Selectivity needs two labels or more: sorted by mean activation." if key == "selectivity" else ""
+            return (atlas.order(scores), [f"{v:.3g}" for v in scores],
+                    [f"mean {measure} {v:.4g} {where}" for v in scores], note)
+
+        def done(out):
+            if run is not self.session.run or self.atlas.current_order() != key:
+                return
+            if out is None:
+                self.atlas.note.setText("Select images on the map to sort by how much each channel fires on them.")
+                return
+            self.atlas.note.setText(out[3])
+            self.atlas.model.set_order(*out[:3])
+            if self.channel is not None:
+                self.atlas.select_channel(self.channel)
+
+        self.lane.start("Sorting the atlas", work, done, key="atlas-order")
 
     # --- the measure --------------------------------------------------------------------------------
     @property
@@ -261,6 +282,8 @@ class ChannelsView(QWidget):
 
     def _measure_changed(self, *_):
         self._describe_measure()
+        if self.session.run is not None and self.summary is not None:
+            self._fill_atlas(self.session.run)
         self._selection_changed()
         if self.channel is not None:
             self.choose(self.channel)
@@ -276,6 +299,10 @@ class ChannelsView(QWidget):
         self.table_model.set_stats(np.zeros(0), np.zeros(0))
         self._stats_for = None
         self._describe_measure()
+        self.atlas.model.set_tops(None, None, None)
+        self.atlas.note.setText("")
+        self.standout.clear()
+        self.visual.set_target(self.loaded, run.layer if run is not None else None)
         if run is None:
             return
         self._compute_stats(run)
@@ -310,7 +337,8 @@ class ChannelsView(QWidget):
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self._describe_measure()
         if self.channel is None:
-            self.title.setText(f"{len(summary.means)} channels in {run.layer}: choose one in the table")
+            self.title.setText(f"{len(summary.means)} channels in {run.layer}: choose one in the atlas or table")
+        self._fill_atlas(run)
         self._selection_changed()
         self.table_filled.emit()
 
@@ -326,9 +354,13 @@ class ChannelsView(QWidget):
         run, sel = self.session.run, self.session.selection
         if run is not None and self._stats_for is not run:  # the last computation was cancelled
             self._compute_stats(run)
+        if run is not None and self.atlas.current_order() == "selection":
+            self._order_atlas()
         if run is None or len(sel) != 1 or not run.done_mask[sel[0]]:
             self.overlay.clear()  # one image's map under a multi-selection would claim to be theirs
+            self.standout.clear("Select one image to see the channels where it stands out." if run else "")
             return
+        self.standout.show_image(run, sel[0], self.visual.lookup_function())
         measure = self.measure()
         for c, value in top_channels(run, sel[0], 10, measure):
             share = self.table_model.at_cap(c)
@@ -348,6 +380,8 @@ class ChannelsView(QWidget):
         if run is None:
             return
         self.channel = channel
+        self.visual.show_channel(channel)
+        self.atlas.select_channel(channel)
         k, measure = self.k_spin.value(), self.measure()
         self.title.setText(self._title(channel, k, measure))
         if self.colour_button.isChecked():

@@ -79,6 +79,7 @@ class NeuronViews(QTabWidget):
         self._graph = prepared.graph
         self._extractor = None
         self.kernels.set_model(prepared.model.module, prepared.model.name)
+        self.channels.set_model(prepared.model)
 
     def _overlay(self, index: int, channel: int):
         """Run the network on one image (worker thread) and lay the channel's map over it."""
