@@ -17,6 +17,8 @@ def test_the_gallery_shows_rows_of_neighbours_under_the_preview_at_1024x700(qtbo
     grid = gallery.list.gridSize()
     shown = gallery.list.viewport().height()
     assert shown >= 2 * grid.height(), f"the neighbour list has {shown} px, less than two rows"
+    first, second = (gallery.list.visualItemRect(gallery.list.item(r)) for r in (0, 1))
+    assert first.top() == second.top() and second.left() > first.left()  # two columns in the narrow dock
     pix = gallery.preview.pixmap()
     assert not pix.isNull() and 100 <= pix.height() <= gallery.preview.contentsRect().height()  # whole, scaled
     source = window.previews.pixmap(0)

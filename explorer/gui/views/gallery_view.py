@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QPushButton,
                                QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
@@ -88,6 +88,7 @@ class GalleryView(QWidget):
         self.export_button.setToolTip("Write the neighbour list as CSV (rank, path, label, distance)")
         self.export_button.setEnabled(False)
         self.list = thumbnail_grid(THUMB)
+        self.list.setGridSize(QSize(THUMB + 8, THUMB + 40))  # two columns fit a 230 px dock (a 112 px grid: one)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.preview.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._last_clicked: int | None = None  # a double-click's first click may have refilled the list
@@ -233,7 +234,7 @@ class GalleryView(QWidget):
     def _name(self, index: int) -> str:
         """The file name, elided in the middle to the grid's width (the tooltip has the whole path)."""
         name = self.session.run.rows[index].path.rsplit("/", 1)[-1]
-        return QFontMetrics(self.list.font()).elidedText(name, Qt.TextElideMode.ElideMiddle, THUMB + 12)
+        return QFontMetrics(self.list.font()).elidedText(name, Qt.TextElideMode.ElideMiddle, THUMB + 4)
 
     def _add_item(self, index: int, text: str):
         item = QListWidgetItem(text)
