@@ -90,3 +90,14 @@ def test_near_duplicates_are_listed_as_pairs_and_select_both(qtbot, view, tmp_pa
     assert view.session.selection == list(view.rows[0])
     view.session.set_run(blob_run(tmp_path / "other", n=30, layers=("far",), spread=(3.0,))[0])
     assert view.table.rowCount() == 0  # a list of another run's rows is never left up
+
+
+def test_probing_the_blocks_shows_progress_and_can_be_cancelled(qtbot, view, photo_folder):
+    view.session.update(dataset=str(photo_folder), model="resnet18", weights="random")
+    with qtbot.waitSignal(view.jobs.training.progressed, timeout=30_000):
+        view.probe_blocks()
+    assert view.probe_button.text() == "Cancel" and view.chart_note.text().startswith("Probing")
+    with qtbot.waitSignal(view.jobs.training.cancelled, timeout=60_000):
+        view.probe_button.click()
+    qtbot.waitUntil(lambda: view.probe_button.text() == "Probe the blocks", timeout=5_000)
+    assert "cancelled" in view.chart_note.text() and not view.results

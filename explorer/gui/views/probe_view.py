@@ -1,7 +1,10 @@
 """Probes: which layer separates the classes (accuracy vs depth, one line per classifier), possible label
 errors and near duplicates of the run on the map.
 
-The work is core's (analysis.layer_probe, probe, label_issues, duplicates) in the analysis lane. A click
+The work is core's (analysis.layer_probe, probe, label_issues, duplicates). Probing the blocks embeds a
+sample and fits dozens of classifiers (minutes), so it runs in the training lane, beside the maps and
+apart from the analysis lane's quick jobs, with its progress and Cancel here; the lists use the
+analysis lane. A click
 on a point of the chart only emits `layer_chosen` (the main window switches the map through its
 set_layer path); a row of the lists only sets the session's selection. Views never call each other.
 """
@@ -122,12 +125,17 @@ class ProbeView(QWidget):
         lay.addWidget(self.list_note)
         self._enable()
 
+        jobs.training.progressed.connect(self._progressed)
         bridge.run_changed.connect(self._run_changed)
         bridge.settings_changed.connect(self._settings_changed)
 
     # --- which layer ----------------------------------------------------------------------------
     def probe_blocks(self):
         s = self.session
+        lane = self.jobs.training
+        if lane.status("probe-layers").running:  # the button reads Cancel while probing
+            lane.cancel("probe-layers")
+            return
         if not s.dataset:
             return
         dataset, model, weights, sample = s.dataset, s.model, s.weights, self.sample.value()
@@ -141,12 +149,21 @@ class ProbeView(QWidget):
             return (yield from probe_dataset(dataset, model, weights=weights, blocks=True, classifiers=CLASSIFIERS,
                                              sample=sample, batch_size=None))
 
-        self.jobs.analysis.start("Probing the layers", work(), self.show_probes, key="probe-layers",
-                                 on_error=lambda m: self.chart_note.setText(m),
-                                 on_cancel=lambda: self.chart_note.setText("Probing cancelled."))
+        def ended(text: str):
+            self.chart_note.setText(text)
+            self.probe_button.setText("Probe the blocks")
+
+        self.probe_button.setText("Cancel")
+        lane.start("Probing the layers", work(), self.show_probes, key="probe-layers", on_error=ended,
+                   on_cancel=lambda: ended("Probing cancelled; embedded images are kept for the next try."))
+
+    def _progressed(self, name: str, done: int, total: int, label: str):
+        if name == "Probing the layers":
+            self.chart_note.setText(f"Probing the blocks: {label}" + (f" ({done:,} / {total:,})" if total else ""))
 
     def show_probes(self, done) -> None:
         """Draw a LayerProbe (core.analysis.layer_probe): accuracy vs depth, one line per classifier."""
+        self.probe_button.setText("Probe the blocks")
         self.results, self.layers = list(done.results), list(done.layers)
         self.blocks = {layer: block for block, layer in done.blocks.items()}
         for item in list(self.plot.listDataItems()):
