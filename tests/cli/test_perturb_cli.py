@@ -101,3 +101,13 @@ def test_perturb_into_a_runs_map_and_the_robustness_table(capsys, small_run):
     code, text, err = run_cli(capsys, "robustness", out, "--kind", "fgsm", "--values", "0,2", "--sample", "2")
     assert code == 0, err
     assert "success" in text and "no label maps" in text
+
+
+def test_also_layers_add_a_cosine_per_layer(capsys, picture):
+    code, out, err = run_cli(capsys, "perturb", picture, *MODEL, "--kind", "contrast", "--values", "0.5",
+                             "--also-layers", "layer1,layer3", "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert set(record["cosine_by_layer"]) == {"layer4.1.relu_1", "layer1.1.relu_1", "layer3.1.relu_1"}
+    code, out, err = run_cli(capsys, "perturb", picture, *MODEL, "--kind", "contrast", "--also-layers", "layerx")
+    assert code == 2 and "layerx" in err and err.count("\n") == 1

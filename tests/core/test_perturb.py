@@ -281,3 +281,16 @@ def test_the_session_holds_the_path_until_the_map_or_the_run_changes():
     assert seen == [path] and session.variant_path is path
     session.set_layout(np.zeros((5, 2)), "pca")
     assert session.variant_path is None and seen[-1] is None
+
+
+def test_several_layers_at_once_match_one_layer_at_a_time(model, photo_img):
+    from explorer.core.analysis.invariance import sweep
+
+    both = run_to_end(sweep(model, photo_img, "blur", "0,2", layer="layer4", also=("layer2", "layer4")))
+    alone = run_to_end(sweep(model, photo_img, "blur", "0,2", layer="layer2"))
+    main = both.layer
+    assert set(both.variants[1].cosine_by_layer) == {main, "layer2.1.relu_1"}
+    assert both.variants[1].cosine_by_layer["layer2.1.relu_1"] == pytest.approx(alone.variants[1].cosine_to_original,
+                                                                                abs=1e-5)
+    assert both.variants[1].cosine_by_layer[main] == both.variants[1].cosine_to_original
+    assert "cosine_by_layer" in both.variants[1].to_dict() and "cosine_by_layer" not in alone.variants[1].to_dict()

@@ -33,6 +33,8 @@ def add_parser(sub) -> None:
                     help="the values to try (STOP included; or A,B,C; default: the kind's, e.g. rotate -90:90:15)")
     sp.add_argument("--target", default=None,
                     help="fgsm/pgd: push towards this class (index or name); default: away from the prediction")
+    sp.add_argument("--also-layers", default=None, metavar="L1,L2",
+                    help="report the cosine to the original at these layers too (cosine_by_layer), one pass for all")
     sp.add_argument("--seed", type=seed, default=0, help="noise pattern and PGD start (default 0)")
     sp.add_argument("--at", type=position, default=(0.5, 0.5), metavar="X,Y",
                     help="occlude: the square's centre as fractions of the input (default 0.5,0.5)")
@@ -74,8 +76,10 @@ def run(args) -> int:
         layer = the_run.layer
     else:
         loaded = load_model(args.model, weights(args.weights), image_size=args.image_size)
+    also = tuple(a.strip() for a in (args.also_layers or "").split(",") if a.strip())
     result = drive(sweep(loaded, image, kind, values, layer=layer, target=args.target, seed=args.seed, at=args.at,
-                         steps=args.steps, device=args.device), f"{kind} sweep", unit="step", quiet=args.json)
+                         steps=args.steps, device=args.device, also=also), f"{kind} sweep", unit="step",
+                   quiet=args.json)
     path = place_on_map(projector, result) if projector is not None else None
     files = _write(out, result) if out is not None else [None] * len(values)
     records = []
@@ -100,8 +104,9 @@ def run(args) -> int:
     for r in records:
         where = f"  {r['map_x']:.3g}, {r['map_y']:.3g}" if path is not None else ""
         name = f"{r['top1_name'][:20]} (#{r['top1']})"
+        others = "".join(f"  {k}: {c:.4f}" for k, c in r.get("cosine_by_layer", {}).items() if k != result.layer)
         print(f"  {r['value']:>8g}  {name:<28} {r['top1_probability']:>6.3f} {r['original_class_probability']:>8.3f} "
-              f"{r['cosine_to_original']:>7.4f}{where}")
+              f"{r['cosine_to_original']:>7.4f}{where}{others}")
     if out is not None:
         print(f"images in {out}", file=sys.stderr)
     return 0

@@ -29,12 +29,16 @@ class Variant:
     top1_probability: float
     original_class_probability: float
     cosine_to_original: float
+    cosine_by_layer: dict | None = None  # {layer: cosine} at the extra layers asked for, else None
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "top1": self.top1, "top1_name": self.top1_name,
-                "top1_probability": round(self.top1_probability, 6),
-                "original_class_probability": round(self.original_class_probability, 6),
-                "cosine_to_original": round(self.cosine_to_original, 6)}
+        out = {"value": self.value, "top1": self.top1, "top1_name": self.top1_name,
+               "top1_probability": round(self.top1_probability, 6),
+               "original_class_probability": round(self.original_class_probability, 6),
+               "cosine_to_original": round(self.cosine_to_original, 6)}
+        if self.cosine_by_layer:
+            out["cosine_by_layer"] = {k: round(v, 6) for k, v in self.cosine_by_layer.items()}
+        return out
 
 
 @dataclass
@@ -60,7 +64,8 @@ class Sweep:
 class Prober:
     """A model cut once at one layer: embeds batches of [0, 1] images, attacks them (gradients)."""
 
-    def __init__(self, loaded, layer: str | None = None, *, device: str = "cpu", batch: int = 16):
+    def __init__(self, loaded, layer: str | None = None, *, also: tuple[str, ...] = (), device: str = "cpu",
+                 batch: int = 16):
         import torch
 
         from ..model.graph import model_graph
@@ -68,9 +73,11 @@ class Prober:
         self.loaded, self.preprocess, self.categories = loaded, loaded.preprocess, loaded.categories
         self.graph = model_graph(loaded)
         self.layer = self.graph.resolve(layer) if layer else self.graph.default
+        # further layers whose cosine to the original is reported too (one forward pass for all)
+        self.also = [name for name in dict.fromkeys(self.graph.resolve(a) for a in also) if name != self.layer]
         self.device = torch.device(device)
         self.batch = int(batch)
-        self.extractor = self.graph.extractor([self.layer], logits=True).to(self.device)
+        self.extractor = self.graph.extractor([self.layer, *self.also], logits=True).to(self.device)
         self._gradients = None
 
     @property
@@ -81,16 +88,23 @@ class Prober:
 
     def embed(self, x) -> tuple[np.ndarray, np.ndarray]:
         """x (B, 3, H, W) in [0, 1] -> features (B, C) float32 (spatial mean), logits (B, K) float32."""
+        feats, logits = self.embed_layers(x)
+        return feats[self.layer], logits
+
+    def embed_layers(self, x) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Like `embed`, with the features of every layer: {layer: (B, C)}, logits (B, K)."""
         import torch
 
-        feats, logits = [], []
+        feats: dict[str, list] = {name: [] for name in [self.layer, *self.also]}
+        logits = []
         with torch.inference_mode():
             for i in range(0, len(x), self.batch):
                 out = self.extractor(normalise(x[i:i + self.batch].to(self.device), self.preprocess))
-                f = out[self.layer].float()
-                feats.append((f.flatten(2).mean(2) if f.dim() == 4 else f.flatten(1)).cpu().numpy())
+                for name, parts in feats.items():
+                    f = out[name].float()
+                    parts.append((f.flatten(2).mean(2) if f.dim() == 4 else f.flatten(1)).cpu().numpy())
                 logits.append(out["logits"].float().flatten(1).cpu().numpy())
-        return np.concatenate(feats), np.concatenate(logits)
+        return {name: np.concatenate(parts) for name, parts in feats.items()}, np.concatenate(logits)
 
     def variants(self, img: Image.Image, kind: str, values, *, seed: int = 0, at=(0.5, 0.5),
                  label: int | None = None, target: int | None = None, steps: int = 10):
@@ -137,11 +151,12 @@ def describe(values, logits: np.ndarray, features: np.ndarray, clean_features: n
 
 
 def sweep(loaded, image: Image.Image, kind: str, values=None, *, layer: str | None = None, target=None,
-          seed: int = 0, at=(0.5, 0.5), steps: int = 10, device: str = "cpu",
+          seed: int = 0, at=(0.5, 0.5), steps: int = 10, device: str = "cpu", also: tuple[str, ...] = (),
           prober: Prober | None = None) -> Work[Sweep]:
     """The variants of `image` for each value of `kind` (values: a list or 'START:STOP:STEP'; None: the
     kind's default), embedded at `layer` (default: the model's default layer). `target` (adversarial
-    only): a class index or name to push towards; None pushes away from the clean prediction."""
+    only): a class index or name to push towards; None pushes away from the clean prediction. `also`:
+    further layers whose cosine to the original each variant reports (`cosine_by_layer`)."""
     import torch
 
     kind = check_kind(kind)
@@ -150,29 +165,39 @@ def sweep(loaded, image: Image.Image, kind: str, values=None, *, layer: str | No
         raise ExplorerError(f"--target applies to fgsm and pgd, not to {kind}.")
     total = len(values) + 2
     yield Step(0, total, f"{kind}: loading")
-    prober = prober or Prober(loaded, layer, device=device)
+    prober = prober or Prober(loaded, layer, also=also, device=device)
     clean = network_input(loaded.preprocess, image)
     x0 = to_unit_tensor(clean)[None]
-    f0, l0 = prober.embed(x0)
+    by_layer0, l0 = prober.embed_layers(x0)
+    f0 = by_layer0[prober.layer]
     clean_class = top_k(l0[0], prober.categories, 1)[0].index
     target_index = None if target is None else resolve_target(target, l0[0], prober.categories)
     yield Step(1, total, f"{kind}: making {len(values)} variants")
     x = prober.variants(clean, kind, values, seed=seed, at=at, label=clean_class, target=target_index, steps=steps)
     yield Step(2, total, f"{kind}: embedding")
-    feats, logits = [], []
+    parts, logits = [], []
     for i in range(0, len(values), prober.batch):
-        f, lg = prober.embed(x[i:i + prober.batch])
-        feats.append(f)
+        f, lg = prober.embed_layers(x[i:i + prober.batch])
+        parts.append(f)
         logits.append(lg)
         yield Step(2 + min(len(values), i + prober.batch), total, f"{kind}: embedding")
-    feats, logits = np.concatenate(feats), np.concatenate(logits)
+    by_layer = {name: np.concatenate([p[name] for p in parts]) for name in by_layer0}
+    feats, logits = by_layer[prober.layer], np.concatenate(logits)
     original = describe([None], l0, f0, f0[0], clean_class, prober.categories)[0]
+    variants = describe(values, logits, feats, f0[0], clean_class, prober.categories)
+    if prober.also:
+        from dataclasses import replace
+
+        cos = {name: cosine(by_layer[name], by_layer0[name][0]) for name in prober.also}
+        variants = [replace(v, cosine_by_layer={prober.layer: v.cosine_to_original,
+                                                **{name: float(cos[name][j]) for name in prober.also}})
+                    for j, v in enumerate(variants)]
     perturbations = None
     if kind in ADVERSARIAL:
         perturbations = [(xi - x0[0]).permute(1, 2, 0).numpy().astype(np.float32) for xi in x]
     with torch.no_grad():
         images = [to_image(xi) for xi in x]
-    return Sweep(kind, prober.layer, original, describe(values, logits, feats, f0[0], clean_class, prober.categories),
+    return Sweep(kind, prober.layer, original, variants,
                  f0[0].astype(np.float32), feats.astype(np.float32), clean, images, perturbations, target_index,
                  None if target_index is None else class_name(target_index, prober.categories))
 
