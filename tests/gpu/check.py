@@ -11,6 +11,9 @@ Checks:
   overlay      an activation map computed on the GPU equals the CPU one, laid over the photo
   oom          fill the GPU until allocation fails, then embed: the batch halves and the run completes
   predictions  the top-5 kept under AMP agree with fp32 logits on the CPU (top-1 >= 90%, probability < 0.05)
+  explain      Grad-CAM, guided backprop, integrated gradients and occlusion on the GPU equal the CPU's
+  finetune     a head trained on the GPU (last block unfrozen) loads back with its class names
+  featurevis   64 steps of class visualisation on the device: the time, and the logit rises
   bench        tests/benchmarks/bench_embedding.py --device cuda
 """
 
@@ -256,8 +259,75 @@ def check_predictions(ctx) -> list[str]:
             f"of {rows}, top-1 probability within {gap:.4f}"]
 
 
+def check_explain(ctx) -> list[str]:
+    """Attribution maps on the GPU equal the CPU's (issue 11), and Grad-CAM's time on each."""
+    import numpy as np
+
+    from explorer.core.analysis.attribution import Explainer, Options, explain
+    from explorer.core.data.datasets import open_dataset
+    from explorer.core.model.zoo import load_model
+    from explorer.core.progress import run_to_end
+
+    model = load_model("efficientnet_lite0")
+    image = open_dataset(ctx.folder).load(0)[0]
+    lines = []
+    for method in ("gradcam", "guided-backprop", "integrated-gradients", "occlusion"):
+        maps, times = {}, {}
+        for device in ("cpu", ctx.device):
+            e = Explainer(model, device=device)
+            x = e.inputs(image)
+            run_to_end(explain(e, x, method, Options(steps=8)))  # the cut, warm-up
+            t = time.perf_counter()
+            maps[device] = run_to_end(explain(e, x, method, Options(steps=8))).map
+            times[device] = time.perf_counter() - t
+        a, b = maps["cpu"].ravel(), maps[ctx.device].ravel()
+        cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
+        expect(cos > 0.999, f"{method}: the {ctx.device} map differs from the CPU's (cosine {cos:.5f})")
+        lines.append(f"{method}: cosine to CPU {cos:.6f}; {times['cpu']:.3f} s CPU, {times[ctx.device]:.3f} s "
+                     f"{ctx.device}")
+    return lines
+
+
+def check_finetune(ctx) -> list[str]:
+    """A head trained on the GPU (last block unfrozen) loads with --weights and predicts as reported (issue 12)."""
+    import torch
+
+    from explorer.core.data.datasets import open_dataset
+    from explorer.core.engine.finetune import FinetuneConfig, finetune
+    from explorer.core.model.zoo import load_model
+    from explorer.core.progress import run_to_end
+
+    model = load_model("resnet18", "random")
+    out = ctx.tmp / "finetuned.pt"
+    t = time.perf_counter()
+    result = run_to_end(finetune(open_dataset(ctx.folder), model, out=out,
+                                 config=FinetuneConfig(epochs=3, unfreeze=1, device=ctx.device)))
+    seconds = time.perf_counter() - t
+    loaded = load_model("resnet18", str(out))
+    expect(loaded.categories == result.classes, "the checkpoint's class names did not come back")
+    expect(not any(p.is_cuda for p in loaded.module.parameters()), "a loaded checkpoint is not on the CPU")
+    return [f"{len(result.epochs)} epochs on {result.n_train} images in {seconds:.1f} s "
+            f"(epoch median {sorted(e.seconds for e in result.epochs)[len(result.epochs) // 2]:.2f} s); "
+            f"validation accuracy {result.val_accuracy:.3f}; torch {torch.__version__}"]
+
+
+def check_featurevis(ctx) -> list[str]:
+    """Feature visualisation steps on the GPU (issue 14): time for 64 steps at 224 px, objective rises."""
+    from explorer.core.analysis.featurevis import Objective, Settings, visualise
+    from explorer.core.model.zoo import load_model
+    from explorer.core.progress import run_to_end
+
+    model = load_model("efficientnet_lite0")
+    t = time.perf_counter()
+    result = run_to_end(visualise(model, Objective("class", 1), Settings(steps=64), cache=False, device=ctx.device))
+    seconds = time.perf_counter() - t
+    expect(result.objective_end > result.objective_start + 1, "the goldfish logit did not rise")
+    return [f"64 steps in {seconds:.1f} s; goldfish logit {result.objective_start:.2f} -> {result.objective_end:.2f}"]
+
+
 CHECKS = {"amp": check_amp, "switching": check_switching, "overlay": check_overlay, "oom": check_oom,
-          "predictions": check_predictions, "bench": check_bench}
+          "predictions": check_predictions, "explain": check_explain, "finetune": check_finetune,
+          "featurevis": check_featurevis, "bench": check_bench}
 
 
 class Context:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..options import image_size, output_file, weights, whole
+from ..options import device, image_size, weights, whole
 
 
 def add_parser(sub) -> None:
@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
                                                                    "--images > 1)")
     sp.add_argument("--no-regularisation", action="store_true",
                     help="pixels, no colour decorrelation, no transforms, no penalties (to compare)")
+    sp.add_argument("--device", type=device, default="cpu", help="cpu (default), cuda, cuda:N or mps")
     sp.add_argument("--out", required=True, metavar="PNG", help="the image (several: -N is added)")
     sp.add_argument("--json", action="store_true", help="print the result as JSON")
     sp.set_defaults(func=run)
@@ -64,7 +65,13 @@ def run(args) -> int:
     base = dict(steps=args.steps, size=args.size, lr=args.lr, seed=args.seed, images=args.images,
                 diversity=args.diversity if args.diversity is not None else (10.0 if args.images > 1 else 0.0))
     settings = Settings.unregularised(**base) if args.no_regularisation else Settings(**base)
-    result = drive(visualise(loaded, objective, settings), "optimising", unit="step", quiet=args.json)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ExplorerError(f"--device {args.device}: no CUDA device is available here.")
+    result = drive(visualise(loaded, objective, settings, device=args.device), "optimising", unit="step",
+                   quiet=args.json)
     paths = [out] if len(result.images) == 1 else [Path(out).with_name(f"{Path(out).stem}-{i}{Path(out).suffix}")
                                                    for i in range(len(result.images))]
     for image, path in zip(result.images, paths):

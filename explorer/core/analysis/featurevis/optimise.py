@@ -126,17 +126,18 @@ def to_pil(x: torch.Tensor) -> list[Image.Image]:
 class _Model:
     """The layers the objective reads, the model's normalisation, and measuring a saved image."""
 
-    def __init__(self, loaded: LoadedModel, objective: Objective, diverse: bool):
+    def __init__(self, loaded: LoadedModel, objective: Objective, diverse: bool, device: str = "cpu"):
         self.loaded, self.objective = loaded, objective
+        self.device = torch.device(device)
         graph = model_graph(loaded)
         layers = [objective.layer] if objective.layer else []
         # batch norms folded (the same function of the input) and channels-last: ~2x faster on the CPU
-        self.net = graph.gradient_model(layers, fold_bn=True).to(memory_format=torch.channels_last)
-        self.plain = graph.extractor(layers, logits=True)
+        self.net = graph.gradient_model(layers, fold_bn=True).to(self.device, memory_format=torch.channels_last)
+        self.plain = graph.extractor(layers, logits=True).to(self.device)
         pre = loaded.preprocess
         self.size = pre.crop
-        self.mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(pre.std).view(1, 3, 1, 1)
+        self.mean = torch.tensor(pre.mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(pre.std, device=self.device).view(1, 3, 1, 1)
         self.diverse = diverse and objective.layer is not None
 
     def inputs(self, image01: torch.Tensor) -> torch.Tensor:
@@ -152,7 +153,7 @@ class _Model:
     @torch.no_grad()
     def measure(self, images: list[Image.Image]) -> list[float]:
         """The objective of saved images, through the model's own preprocessing (as any photo)."""
-        x = torch.stack([self.loaded.preprocess(im) for im in images])
+        x = torch.stack([self.loaded.preprocess(im) for im in images]).to(self.device)
         return [float(v) for v in _values(self.plain(x), self.objective)]
 
 
@@ -163,7 +164,7 @@ def cache_key(loaded: LoadedModel, objective: Objective, settings: Settings) -> 
 
 
 def visualise(loaded: LoadedModel, objective: Objective, settings: Settings = Settings(), *,
-              cache: bool = True, every: int = 16) -> Work[Visualisation]:
+              cache: bool = True, every: int = 16, device: str = "cpu") -> Work[Visualisation]:
     """Optimise `settings.images` images for `objective`; partial images stream every `every` steps.
 
     Results are kept per (model, weights, objective, settings) in the app's cache: asking again
@@ -184,7 +185,8 @@ def visualise(loaded: LoadedModel, objective: Objective, settings: Settings = Se
     kind = FourierImage if settings.fourier else PixelImage
     image = kind(settings.images, size, generator=g, **({"decorrelate": settings.decorrelate}
                                                           if settings.fourier else {}))
-    model = _Model(loaded, objective, settings.images > 1 and settings.diversity > 0)
+    image = image.to(device)  # initialised on the CPU: the same start on every device
+    model = _Model(loaded, objective, settings.images > 1 and settings.diversity > 0, device)
     with torch.no_grad():
         start = model.measure(to_pil(image()))
     optimiser = torch.optim.Adam(image.parameters(), lr=settings.lr)
@@ -263,7 +265,7 @@ def measure_jittered(loaded: LoadedModel, objective: Objective, image: Image.Ima
     model = _Model(loaded, objective, False)
     g = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(np.asarray(image.convert("RGB").resize((model.size, model.size)), np.float32) / 255.0)
-    x = x.permute(2, 0, 1)[None]
+    x = x.permute(2, 0, 1)[None].to(model.device)
     values = []
     with torch.no_grad():
         for _ in range(n):
