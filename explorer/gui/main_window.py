@@ -14,7 +14,8 @@ import os
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from ..core.session import Session
 from ..core.data.sources import image_source
@@ -60,6 +61,8 @@ def about_text(device: str = "") -> str:
              f"Device: {device or 'known once a model is loaded'}"]
     return "\n".join(lines)
 
+
+SIDE_TABS = 26  # px: the right docks' tab bar, its titles running down the window's edge
 
 class MainWindow(QMainWindow):
     pipeline_finished = Signal()  # the final layout for the current settings is drawn
@@ -120,6 +123,9 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.probes_dock, self.stability_dock)
         self.map_path = MapPathItems(self.scatter.vb, self.session)  # draws session.variant_path in the map
         self.gallery_dock.raise_()
+        # five tabs along a 230 px dock were elided to "Ga…", "N…" with the fifth behind an arrow: on the
+        # window's edge, running down, each title is whole
+        self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea, QTabWidget.TabPosition.East)
         self.resizeDocks([self.controls_dock, self.gallery_dock], [300, 440], Qt.Orientation.Horizontal)
 
         self.job_bar = JobBar(self.jobs.pipeline)
@@ -173,8 +179,10 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)  # View menu brings it back
-        # what its own layout needs, up to 250 px: two docks and half of a 1024 px window for the map
-        widget.setMinimumWidth(min(max(width, widget.minimumSizeHint().width()), 250))
+        # what its own layout needs, up to 250 px: two docks and half of a 1024 px window for the map (on the
+        # right less the width of the tabs that run down the window's edge)
+        most = 250 if area == Qt.DockWidgetArea.LeftDockWidgetArea else 250 - SIDE_TABS
+        widget.setMinimumWidth(min(max(width, widget.minimumSizeHint().width()), most))
         self.addDockWidget(area, dock)
         return dock
 

@@ -24,3 +24,23 @@ def test_the_gallery_shows_rows_of_neighbours_under_the_preview_at_1024x700(qtbo
     source = window.previews.pixmap(0)
     assert abs(pix.width() / pix.height() - source.width() / source.height()) < 0.05  # its aspect kept
     window.grab().save(str(shots / "gallery-1024x700.png"))
+
+
+def test_every_dock_tab_names_its_dock_in_full_at_1024x700(qtbot, window):
+    """Five docks tabbed on the right read "Ga…", "N…", "Ex…", "P…" and the fifth was behind a scroll arrow."""
+    from PySide6.QtWidgets import QTabBar, QTabWidget
+
+    window.resize(1024, 700)
+    qtbot.wait(100)
+    bars = [bar for bar in window.findChildren(QTabBar) if bar.isVisible() and bar.count() > 1]
+    titles = sorted(bar.tabText(i).replace("&", "") for bar in bars for i in range(bar.count()))
+    assert {"Gallery", "Neurons", "Explain", "Controls", "Map"} <= set(titles)
+    for bar in bars:
+        vertical = bar.shape() in (QTabBar.Shape.RoundedEast, QTabBar.Shape.RoundedWest)
+        for i in range(bar.count()):
+            rect, text = bar.tabRect(i), bar.tabText(i)
+            room = (rect.height() if vertical else rect.width()) - 8  # less the tab's own padding
+            assert room >= bar.fontMetrics().horizontalAdvance(text), f"the tab {text!r} is elided"
+            assert bar.rect().contains(rect), f"the tab {text!r} is out of view"
+    assert window.tabPosition(window.dockWidgetArea(window.gallery_dock)) in (QTabWidget.TabPosition.East,
+                                                                            QTabWidget.TabPosition.West)

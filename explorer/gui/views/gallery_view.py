@@ -88,7 +88,9 @@ class GalleryView(QWidget):
         self.export_button.setToolTip("Write the neighbour list as CSV (rank, path, label, distance)")
         self.export_button.setEnabled(False)
         self.list = thumbnail_grid(THUMB)
-        self.list.setGridSize(QSize(THUMB + 8, THUMB + 40))  # two columns fit a 230 px dock (a 112 px grid: one)
+        # two columns fit the 224 px dock at 1024x700 (the 112 px cells of thumbnail_grid: one)
+        self.list.setIconSize(QSize(THUMB - 8, THUMB - 8))
+        self.list.setGridSize(QSize(THUMB, THUMB + 32))
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.preview.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._last_clicked: int | None = None  # a double-click's first click may have refilled the list
@@ -103,6 +105,7 @@ class GalleryView(QWidget):
         caption_row.addWidget(self.caption, 1)
         caption_row.addWidget(self.export_button)
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)  # the dock is narrow: room for the second column of neighbours
         lay.addWidget(self.preview, 1)  # 1:2 with the neighbours: two rows of them at 1024x700
         lay.addWidget(self.title)
         lay.addLayout(row)
@@ -234,7 +237,7 @@ class GalleryView(QWidget):
     def _name(self, index: int) -> str:
         """The file name, elided in the middle to the grid's width (the tooltip has the whole path)."""
         name = self.session.run.rows[index].path.rsplit("/", 1)[-1]
-        return QFontMetrics(self.list.font()).elidedText(name, Qt.TextElideMode.ElideMiddle, THUMB + 4)
+        return QFontMetrics(self.list.font()).elidedText(name, Qt.TextElideMode.ElideMiddle, THUMB - 4)
 
     def _add_item(self, index: int, text: str):
         item = QListWidgetItem(text)
