@@ -33,28 +33,55 @@ class _Guided(torch.autograd.Function):
         return dx, None
 
 
+class _GuidedClamp(torch.autograd.Function):
+    """ReLU, ReLU6, Hardtanh: f' is 1 inside (lo, hi), 0 outside, so no recomputation is needed."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        inside = x > lo if hi is None else (x > lo) & (x < hi)
+        ctx.save_for_backward(inside)
+        return x.clamp(min=lo, max=hi)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (inside,) = ctx.saved_tensors
+        return dy.clamp(min=0) * inside, None, None
+
+
+def _bounds(act: nn.Module):
+    """(lo, hi) of a clamp-style activation, else None."""
+    if type(act) is nn.ReLU:
+        return 0.0, None
+    if isinstance(act, nn.Hardtanh):  # ReLU6 is a Hardtanh(0, 6)
+        return float(act.min_val), float(act.max_val)
+    return None
+
+
 class GuidedActivation(nn.Module):
     def __init__(self, act: nn.Module):
         super().__init__()
         if getattr(act, "inplace", None) is True:
             act.inplace = False
         self.act = act
+        self.bounds = _bounds(act)
 
     def forward(self, x):
+        if self.bounds is not None:
+            return _GuidedClamp.apply(x, *self.bounds)
         return _Guided.apply(x, self.act)
 
 
 # functional rectifiers in traced graphs (GoogLeNet's BasicConv2d calls F.relu)
 def guided_relu(x, inplace=False):
-    return _Guided.apply(x, F.relu)
+    return _GuidedClamp.apply(x, 0.0, None)
 
 
 def guided_relu6(x, inplace=False):
-    return _Guided.apply(x, F.relu6)
+    return _GuidedClamp.apply(x, 0.0, 6.0)
 
 
 def guided_hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
-    return _Guided.apply(x, lambda t: F.hardtanh(t, min_val, max_val))
+    return _GuidedClamp.apply(x, float(min_val), float(max_val))
 
 
 def guided_silu(x, inplace=False):
