@@ -217,3 +217,20 @@ def test_a_sample_of_the_demo_reads_its_own_images_and_has_its_own_key():
     original = digits.items.index(part.items[i])
     assert np.array_equal(np.asarray(part.load(i)[0]), np.asarray(digits.load(original)[0]))
     assert part.content_digest(i) == digits.content_digest(original)
+
+
+def test_duplicates_of_wide_features_through_the_bound_equal_a_brute_force():
+    import explorer.core.analysis.duplicates as duplicates
+
+    rng = np.random.default_rng(3)
+    basis = rng.normal(0, 1, (16, 256))
+    x = np.maximum(rng.normal(0, 1, (1200, 16)) @ basis + rng.normal(0, 1.5, (1200, 256)), 0)
+    for a, b, noise in ((5, 900, 1e-3), (17, 18, 0.5), (300, 301, 1.5), (600, 1100, 3.0)):
+        x[b] = x[a] + rng.normal(0, noise, 256)
+    x = x.astype(np.float16)
+    unit = x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    dist = 1 - unit @ unit.T
+    for threshold in (0.001, 0.01, 0.18, 0.19):  # 1, 2, 4 and 7 pairs
+        expected = sorted(zip(*np.nonzero(np.triu(dist <= threshold, 1))))
+        pairs = run_to_end(near_duplicates(x, threshold, block_elements=1 << 18))  # 218 rows a block
+        assert duplicates.HEAD < 256 and sorted((p.a, p.b) for p in pairs) == expected, threshold
