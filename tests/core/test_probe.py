@@ -219,9 +219,7 @@ def test_a_sample_of_the_demo_reads_its_own_images_and_has_its_own_key():
     assert part.content_digest(i) == digits.content_digest(original)
 
 
-def test_duplicates_of_wide_features_through_the_bound_equal_a_brute_force():
-    import explorer.core.analysis.duplicates as duplicates
-
+def test_duplicates_of_wide_correlated_features_equal_a_brute_force():
     rng = np.random.default_rng(3)
     basis = rng.normal(0, 1, (16, 256))
     x = np.maximum(rng.normal(0, 1, (1200, 16)) @ basis + rng.normal(0, 1.5, (1200, 256)), 0)
@@ -233,4 +231,14 @@ def test_duplicates_of_wide_features_through_the_bound_equal_a_brute_force():
     for threshold in (0.001, 0.01, 0.18, 0.19):  # 1, 2, 4 and 7 pairs
         expected = sorted(zip(*np.nonzero(np.triu(dist <= threshold, 1))))
         pairs = run_to_end(near_duplicates(x, threshold, block_elements=1 << 18))  # 218 rows a block
-        assert duplicates.HEAD < 256 and sorted((p.a, p.b) for p in pairs) == expected, threshold
+        assert sorted((p.a, p.b) for p in pairs) == expected, threshold
+
+
+def test_duplicates_of_uncorrelated_wide_features_equal_a_brute_force():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (1100, 256))
+    x[7] = x[1000] + rng.normal(0, 0.01, 256)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    expected = sorted(zip(*np.nonzero(np.triu(1 - unit @ unit.T <= 0.01, 1))))
+    pairs = run_to_end(near_duplicates(x, 0.01, block_elements=1 << 18))
+    assert sorted((p.a, p.b) for p in pairs) == expected == [(7, 1000)]

@@ -3,13 +3,8 @@
 Every pair is compared, block by block: a block of rows times all later rows in float32 (memory
 stays at `block_elements` floats, never n x n), candidates within a small margin of the threshold
 are then measured exactly in float64, as NeighbourIndex re-ranks its candidates, so the pairs are
-those a float64 brute force finds. One Step per block, so it can be cancelled.
-
-Wide features are first rotated (an orthogonal change of basis keeps every dot product) onto the
-directions that hold most of their energy; the first HEAD of them give a bound on each dot product,
-head . head + |rest| |rest| (Cauchy-Schwarz), that rules out most pairs at an eighth of the cost, and
-only the pairs it lets through are multiplied in full. Still exact: the bound never rules out a pair
-that is close enough.
+those a float64 brute force finds. 100k x 512 features take a few minutes on two cores; one
+Step per block, so it can be cancelled.
 """
 
 from __future__ import annotations
@@ -23,7 +18,6 @@ from ..progress import Step, Work
 
 DEFAULT_THRESHOLD = 0.01  # cosine distance; unrelated images of one class are usually > 0.05 apart
 _MARGIN = 1e-4  # float32 dot products of unit vectors are this close to float64's
-HEAD = 64  # dimensions of the cheap first pass (wide features only)
 
 
 @dataclass(frozen=True)
@@ -53,7 +47,6 @@ def near_duplicates(features: np.ndarray, threshold: float = DEFAULT_THRESHOLD, 
     rows, x, norms = rows[keep], x[keep], norms[keep]
     x = x / norms[:, None]
     m = len(rows)
-    head, rest = _rotated(x) if x.shape[1] >= 4 * HEAD and m > 1000 else (None, None)
     block = max(1, min(m, block_elements // max(1, m)))
     cut = 1.0 - threshold - _MARGIN
     found_a, found_b = [], []
@@ -62,19 +55,12 @@ def near_duplicates(features: np.ndarray, threshold: float = DEFAULT_THRESHOLD, 
     for k, start in enumerate(range(0, m, block)):
         yield Step(k, total, f"{start:,} of {m:,} images compared")
         stop = min(m, start + block)
-        if head is None:
-            sims = x[start:stop] @ x[start:].T  # this block against itself and every later row
-            a, b = np.nonzero(sims >= cut)
-        else:
-            bound = head[start:stop] @ head[start:].T
-            bound += rest[start:stop, None] * rest[None, start:]
-            a, b = np.nonzero(bound >= cut - _MARGIN)
+        sims = x[start:stop] @ x[start:].T  # this block against itself and every later row
+        a, b = np.nonzero(sims >= cut)
         b = b + start
         a = a + start
         upper = b > a
         a, b = a[upper], b[upper]
-        if head is not None:  # the pairs the bound let through, multiplied in full
-            a, b = _full_check(x, a, b, cut)
         count += len(a)
         if count > 4 * max_pairs:  # candidates include the margin; far more means far too many pairs
             break
@@ -91,22 +77,6 @@ def near_duplicates(features: np.ndarray, threshold: float = DEFAULT_THRESHOLD, 
     order = np.lexsort((b, a, dist))
     yield Step(total, total, f"{len(order):,} pairs")
     return [DuplicatePair(int(a[i]), int(b[i]), float(dist[i])) for i in order]
-
-
-def _rotated(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(head (m, HEAD), rest (m,)): x in the eigenbasis of x^T x, its first HEAD coordinates and the
-    norm of the others."""
-    second = np.asarray(x.T @ x, np.float64)
-    _, vectors = np.linalg.eigh(second)
-    r = x @ vectors[:, ::-1].astype(np.float32)  # most energy first
-    return np.ascontiguousarray(r[:, :HEAD]), np.linalg.norm(r[:, HEAD:], axis=1)
-
-
-def _full_check(x: np.ndarray, a: np.ndarray, b: np.ndarray, cut: float) -> tuple[np.ndarray, np.ndarray]:
-    keep = np.zeros(len(a), bool)
-    for s in range(0, len(a), 65536):
-        keep[s:s + 65536] = np.einsum("ij,ij->i", x[a[s:s + 65536]], x[b[s:s + 65536]]) >= cut
-    return a[keep], b[keep]
 
 
 def _exact_cosine(features: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
