@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QVBoxLa
 from ..thumbnails import pil_to_qimage
 from ..widgets.labels import WrappedLabel
 
-CELL = 64
+CELL = 56
 ORDERS = {"mean": "mean activation", "selectivity": "selectivity (one label)", "selection": "on the selection"}
 ORDER_TIPS = {
     "mean": "Highest mean activation over the run's images first (by the measure above).",
@@ -164,7 +164,7 @@ class AtlasModel(QAbstractListModel):
             return None
         channel = int(self._order[index.row()])
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{channel}" + (f" · {self._texts[channel]}" if channel in self._texts else "")
+            return f"{channel}" + (f"\n{self._texts[channel]}" if channel in self._texts else "")
         if role == Qt.ItemDataRole.DecorationRole:
             return self._pixmap(channel)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -228,12 +228,12 @@ class AtlasView(QWidget):
         self.grid.setModel(self.model)
         self.grid.setViewMode(QListView.ViewMode.IconMode)
         self.grid.setIconSize(QSize(CELL, CELL))
-        self.grid.setGridSize(QSize(CELL + 14, CELL + 22))
+        self.grid.setGridSize(QSize(CELL + 12, CELL + 34))  # two lines: the channel, its score
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setMovement(QListView.Movement.Static)
         self.grid.setUniformItemSizes(True)  # Qt then sizes one cell, not 1,280
         self.grid.setLayoutMode(QListView.LayoutMode.Batched)
-        self.grid.setWordWrap(False)
+        self.grid.setWordWrap(True)
         self.grid.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.grid.setMinimumHeight(CELL + 30)
         row = QHBoxLayout()

@@ -17,7 +17,7 @@ from ...core.progress import Step
 from ..thumbnails import pil_to_qimage
 from ..widgets.labels import WrappedLabel
 
-SIDE = 128
+SIDE = 104
 EVERY = 16
 JOB = "Feature visualisation"
 
@@ -80,25 +80,26 @@ class VisualisationPanel(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
         self.progress.hide()
-        steps = QHBoxLayout()  # a narrow dock: the controls stand in a column beside the image
-        steps.setContentsMargins(0, 0, 0, 0)
-        steps.addWidget(QLabel("steps"))
-        steps.addWidget(self.steps)
-        side = QVBoxLayout()
+        side = QVBoxLayout()  # a narrow dock: the buttons stand in a column beside the image
         side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.button)
         side.addWidget(self.cancel)
-        side.addLayout(steps)
         side.addStretch(1)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.image, 0, Qt.AlignmentFlag.AlignTop)
         top.addLayout(side)
         top.addStretch(1)
+        steps = QHBoxLayout()
+        steps.setContentsMargins(0, 0, 0, 0)
+        steps.addWidget(QLabel("steps"))
+        steps.addWidget(self.steps)
+        steps.addWidget(self.progress, 3)
+        steps.addStretch(1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
-        lay.addWidget(self.progress)
+        lay.addLayout(steps)
         lay.addWidget(self.caption)
         self.button.clicked.connect(lambda: self.start([self.channel]) if self.channel is not None else None)
         self.cancel.clicked.connect(lambda: self.lane.cancel("featurevis"))

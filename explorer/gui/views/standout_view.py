@@ -9,7 +9,7 @@ visualisation when the cache has one; "Visualise these" computes the missing one
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from ..thumbnails import pil_to_qimage
@@ -17,13 +17,20 @@ from ..widgets.labels import WrappedLabel
 
 ICON = 48
 SHOWN = 8
-EXPLAINED = ("Channels where this image stands out: largest z = (value − mean) / std over the run's images, "
-             "per channel of the feature vector the map is built from (each channel's mean over the map).")
+EXPLAINED = "Largest z = (value − mean) / std over the run, per channel of the image's feature vector:"
+EXPLAINED_TIP = ("The map is built from each image's feature vector: every channel's mean over its map. For the "
+                 "selected image, z = (its value − the run's mean) / the run's std, channel by channel; the largest "
+                 "z pull it furthest from the crowd. The pictures are the channels' feature visualisations, once "
+                 "computed (grey: not yet; 'Visualise these' computes them in turn).")
 
 
 def _blank() -> QPixmap:
     pix = QPixmap(ICON, ICON)
     pix.fill(QColor(232, 232, 232))
+    painter = QPainter(pix)
+    painter.setPen(QColor(140, 140, 140))
+    painter.drawText(pix.rect(), Qt.AlignmentFlag.AlignCenter, "not yet")
+    painter.end()
     return pix
 
 
@@ -38,6 +45,7 @@ class StandoutView(QWidget):
         self.standouts: list = []  # core Standout objects on display
         self.note = WrappedLabel(EXPLAINED)
         self.note.setStyleSheet("color: #555;")
+        self.note.setToolTip(EXPLAINED_TIP)
         self.list = QListWidget()
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setIconSize(QSize(ICON, ICON))
@@ -69,6 +77,8 @@ class StandoutView(QWidget):
         self.list.clear()
         self.button.setEnabled(False)
         self.note.setText(text or EXPLAINED)
+        self.list.setVisible(not text)  # nothing selected: the note alone, no empty box
+        self.button.setVisible(not text)
 
     def show_image(self, run, index: int, lookup) -> None:
         """Find the channels of image `index` (analysis lane), with their cached visualisations."""
@@ -76,6 +86,8 @@ class StandoutView(QWidget):
 
         self.index = index
         self.note.setText(EXPLAINED)
+        self.list.show()
+        self.button.show()
 
         def work():
             standouts = explain_image(run, index, SHOWN)
