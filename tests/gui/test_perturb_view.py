@@ -49,3 +49,24 @@ def test_bad_values_say_so_in_place(qtbot, window):
     view.values.setText("0:200:10")
     view.sweep()  # no run: the prompt
     assert "Click a point" in view.status.text()
+
+
+def test_the_dataset_curves_come_from_the_robustness_table(qtbot, window, photo_folder):
+    from explorer.core.analysis.robustness import robustness
+    from explorer.core.progress import run_to_end
+
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    view = window.stability
+    window.stability_dock.raise_()
+    view.kind.setCurrentText("brightness")
+    view.values.setText("1,0.2")
+    view.dataset.sample.setValue(3)
+    with qtbot.waitSignal(view.dataset.measured, timeout=120_000):
+        view.dataset.button.click()
+    table = view.dataset.table
+    again = run_to_end(robustness(window.session.run, "brightness", "1,0.2", loaded=window._prepared.model,
+                                  sample=3))
+    assert table.levels == again.levels and table.n_images == 3
+    x, y = view.dataset.agreement.getData()
+    assert list(x) == [1.0, 0.2] and y[0] == 1.0
+    assert "brightness on 3 images" in view.dataset.note.text()

@@ -19,11 +19,12 @@ from ...core.analysis.perturb import ADVERSARIAL, KINDS
 from ..bridge import SessionBridge
 from ..jobs import JobRunner
 from ..thumbnails import pil_to_qimage
+from .robustness_panel import RobustnessPanel
 
 PROMPT = "Click a point, choose a perturbation and press Sweep."
 
 
-THUMB = 96  # pixels of each picture: three side by side fit the narrowest dock
+THUMB = 68  # pixels of each picture: three side by side fit the narrowest dock (220 px)
 
 
 class Thumb(QLabel):
@@ -94,12 +95,14 @@ class PerturbView(QScrollArea):
             label.setMinimumHeight(3 * label.fontMetrics().lineSpacing() + 4)
             label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.cosine_plot = _plot("cosine to the original's features", (0, 1))
-        self.probability_plot = _plot("probability: top-1 (blue), original (orange)", (0, 1))
+        self.probability_plot = _plot("p of top-1 (blue), of original (orange)", (0, 1))
         self.cosine_curve = self.cosine_plot.plot(pen=pg.mkPen(40, 40, 40, width=2), symbol="o", symbolSize=5)
         self.top_curve = self.probability_plot.plot(pen=pg.mkPen(30, 90, 200, width=2), symbol="o", symbolSize=5)
         self.orig_curve = self.probability_plot.plot(pen=pg.mkPen(230, 110, 0, width=2), symbol="t", symbolSize=6)
         self.marker = [p.addLine(x=0, pen=pg.mkPen(150, 150, 150, style=Qt.PenStyle.DashLine))
                        for p in (self.cosine_plot, self.probability_plot)]
+
+        self.dataset = RobustnessPanel(self.session, self.lane, self._chosen, lambda: self._model)
 
         form = QGridLayout()
         form.addWidget(QLabel("Kind"), 0, 0)
@@ -122,6 +125,7 @@ class PerturbView(QScrollArea):
         lay.addWidget(self.variant_caption)
         lay.addWidget(self.cosine_plot)
         lay.addWidget(self.probability_plot)
+        lay.addWidget(self.dataset)
         lay.addStretch(1)
         self.setWidget(inner)
         self.setWidgetResizable(True)
@@ -149,7 +153,20 @@ class PerturbView(QScrollArea):
         if self.result is not None and list(self.session.selection) != [self.result[0]]:
             self.status.setText("Another image is selected: press Sweep to follow it.")
 
+    def _chosen(self):
+        """(kind, values) as typed, or None (the error is shown) when the values do not parse."""
+        from ...core.analysis.perturb import parse_values
+        from ...core.errors import ExplorerError
+
+        kind = self.kind.currentText()
+        try:
+            return kind, parse_values(self.values.text(), kind)
+        except ExplorerError as exc:
+            self.status.setText(str(exc))
+            return None
+
     def _clear(self):
+        self.dataset.clear()
         self.result = None
         for pic in (self.original, self.variant, self.difference):
             pic.clear_image("")
