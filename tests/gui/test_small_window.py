@@ -8,6 +8,11 @@ def test_the_gallery_shows_rows_of_neighbours_under_the_preview_at_1024x700(qtbo
     window.resize(1024, 700)
     run_pipeline(qtbot, window, photo_folder, model="alexnet", projection="pca")
     gallery = window.gallery
+    window.resize(1100, 760)  # a resize with nothing selected keeps the preview's hint
+    qtbot.waitUntil(lambda: gallery.preview.height() > 0)
+    qtbot.wait(50)
+    assert gallery.preview.text().startswith("Click a point") and gallery.preview.pixmap().isNull()
+    window.resize(1024, 700)
     window.session.neighbour_k = 6
     with qtbot.waitSignal(gallery.neighbours_shown, timeout=30_000):
         window.session.select([0])

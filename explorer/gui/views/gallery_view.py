@@ -51,8 +51,11 @@ class ScaledPreview(QLabel):
 
     def _fit(self) -> None:
         room = self.contentsRect().size()
-        if self._source.isNull() or room.width() < 2 or room.height() < 2:
-            super().setPixmap(self._source)
+        if self._source.isNull():  # no image: the label's text ("Click a point…", "loading…") stays
+            if not self.pixmap().isNull():
+                super().setPixmap(self._source)
+            return
+        if room.width() < 2 or room.height() < 2:
             return
         scaled = self._source.size().scaled(room, Qt.AspectRatioMode.KeepAspectRatio)
         if scaled.width() > self._source.width():  # never larger than the preview was made
