@@ -223,9 +223,21 @@ class MainWindow(QMainWindow):
 
         dialog = FinetuneDialog(self.session, self.jobs.training, self)
         dialog.use_checkpoint.connect(self._use_checkpoint)
+        dialog.compare_requested.connect(lambda model, path: self.compare_with(model, path))
         dialog.show()
         self.finetune_dialog = dialog  # tests reach it here
         return dialog
+
+    def compare_with(self, model: str, weights: str | None, layer: str | None = None):
+        """Another model's map of the same dataset and layer in its own window, selection linked."""
+        from .views.compare_window import CompareWindow
+
+        run = self.session.run
+        window = CompareWindow(self.session, self.jobs, model=model, weights=weights,
+                               layer=layer or (run.layer if run is not None else None), parent=self)
+        window.show()
+        self.compare_window = window  # tests reach it here
+        return window
 
     def _use_checkpoint(self, model: str, path: str, layer: str):
         self.session.update(model=model, weights=path, layer=layer or None)

@@ -42,3 +42,34 @@ def test_cancel_writes_no_checkpoint(qtbot, window, photo_folder, tmp_path):
         dialog.close()
     assert not (tmp_path / "head.pt").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("head.pt")] == []
+
+
+def test_compare_maps_links_the_selection_both_ways(qtbot, window, photo_folder, tmp_path):
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    dialog = window.show_finetune()
+    dialog.out.setText(str(tmp_path / "head.pt"))
+    dialog.epochs.setValue(2)
+    dialog.unfreeze.setValue(1)
+    dialog.val_fraction.setValue(0.25)
+    with qtbot.waitSignal(dialog.finished_training, timeout=180_000):
+        dialog.start_button.click()
+    assert dialog.compare_button.isEnabled()
+    dialog.compare_button.click()
+    compare = window.compare_window
+    with qtbot.waitSignal(compare.opened, timeout=180_000):
+        pass
+    other, main = compare.other, window.session
+    assert other.run.layer == main.run.layer and other.run.weights.startswith("file:head.pt")
+    assert other.layout.shape == main.layout.shape
+    # the last block was trained, so the map at that layer moved
+    import numpy as np
+
+    assert not np.allclose(np.asarray(other.run.features), np.asarray(main.run.features))
+    by_path = {r.path: r.index for r in other.run.rows}
+    pick = main.run.rows[3]
+    main.select([pick.index])
+    assert other.selection == [by_path[pick.path]]
+    other.select([by_path[main.run.rows[5].path]])
+    assert main.selection == [5]
+    compare.close()
+    main.select([1])  # the closed window no longer follows

@@ -67,7 +67,9 @@ class AccuracyChart(QWidget):
                 p.drawEllipse(pt, 2.5, 2.5)
         legend_y = plot.bottom() + 4
         x = plot.left()
-        for colour, text in ((TRAIN, "train"), (VAL, "validation"), (PROBE, "frozen linear probe")):
+        entries = [(TRAIN, "train"), (VAL, "validation")] + ([(PROBE, "frozen linear probe")]
+                                                              if self.probe is not None else [])
+        for colour, text in entries:
             p.setPen(QPen(colour, 2))
             p.drawLine(QPointF(x, legend_y + fm.height() / 2), QPointF(x + 14, legend_y + fm.height() / 2))
             p.setPen(self.palette().text().color())
@@ -95,6 +97,7 @@ def default_checkpoint(session: Session) -> str:
 class FinetuneDialog(QDialog):
     finished_training = Signal()  # a result (or an error) is on display
     use_checkpoint = Signal(str, str, str)  # model name, checkpoint path, layer to embed ("": the default)
+    compare_requested = Signal(str, str)  # model name, checkpoint path: its map beside the main one
 
     def __init__(self, session: Session, lane: Lane, parent=None):
         super().__init__(parent)
@@ -127,6 +130,11 @@ class FinetuneDialog(QDialog):
         self.use_button = QPushButton("Embed with this model")
         self.use_button.setEnabled(False)
         self.use_button.clicked.connect(self._use)
+        self.compare_button = QPushButton("Compare maps")
+        self.compare_button.setToolTip("The fine-tuned model's map of the same layer in a window of its own, "
+                                       "its selection linked with the main map")
+        self.compare_button.setEnabled(False)
+        self.compare_button.clicked.connect(self._compare)
         self.chart = AccuracyChart()
         self.bar = JobBar(lane)
         self.bar.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long labels: no wider
@@ -137,6 +145,7 @@ class FinetuneDialog(QDialog):
         buttons = QHBoxLayout()
         buttons.addWidget(self.bar, 1)
         buttons.addWidget(self.start_button)
+        buttons.addWidget(self.compare_button)
         buttons.addWidget(self.use_button)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
@@ -174,6 +183,7 @@ class FinetuneDialog(QDialog):
         self.chart.clear()
         self.result = None
         self.use_button.setEnabled(False)
+        self.compare_button.setEnabled(False)
         self.start_button.setEnabled(False)
         self.status.setText(f"Training {model_name}'s head on {dataset_spec}…")
         self.lane.start("Fine-tuning", work(), self._done, key="finetune", on_partial=self._epoch,
@@ -197,6 +207,7 @@ class FinetuneDialog(QDialog):
                                f"as before: 'Embed with this model' maps the new head's outputs ({result.head})."))
         self.start_button.setEnabled(True)
         self.use_button.setEnabled(True)
+        self.compare_button.setEnabled(True)
         self.finished_training.emit()
 
     def _failed(self, message: str):
@@ -213,6 +224,10 @@ class FinetuneDialog(QDialog):
             layer = "" if self.result.trained else self.result.head  # a frozen backbone: only the head moved
             self.use_checkpoint.emit(self.session.model, self.result.checkpoint, layer)
             self.accept()
+
+    def _compare(self):
+        if self.result is not None:
+            self.compare_requested.emit(self.session.model, self.result.checkpoint)
 
     def closeEvent(self, event):
         self.lane.cancel("finetune")
