@@ -58,6 +58,43 @@ class NeighbourIndex:
             v = v / (np.linalg.norm(v) or 1.0)
         return self._search(v, k, exclude=None, exact_query=np.asarray(vector, dtype=np.float64))
 
+    def query_many(self, indices, k: int = 10, *, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest valid rows to each of `indices` (each excluding itself), in one blocked pass.
+
+        Returns (neighbours, distances), both (len(indices), k), nearest first; rows with fewer than
+        k valid neighbours are padded with -1 and inf. One matrix product per block of queries
+        (BLAS does the work), top candidates by argpartition, re-ranked in float64 as `query` does,
+        so the answers equal `query`'s.
+        """
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self._x)):
+            raise ExplorerError(f"Index out of range (0..{len(self._x) - 1}).")
+        if idx.size and not self.valid[idx].all():
+            bad = int(idx[~self.valid[idx]][0])
+            raise ExplorerError(f"Item {bad} has no features (it could not be embedded).")
+        k = max(0, int(k))
+        out_i = np.full((len(idx), k), -1, np.int64)
+        out_d = np.full((len(idx), k), np.inf)
+        n_ok = int(self.valid.sum())
+        m = min(k + _MARGIN, max(0, n_ok - 1))
+        if m <= 0 or k == 0:
+            return out_i, out_d
+        for start in range(0, len(idx), block):
+            q = idx[start:start + block]
+            products = self._x[q] @ self._x.T  # (b, n)
+            score = -products if self.metric == "cosine" else self._sq[None, :] - 2.0 * products
+            score[:, ~self.valid] = np.inf
+            score[np.arange(len(q)), q] = np.inf
+            cand = np.argpartition(score, m - 1, axis=1)[:, :m] if m < score.shape[1] else \
+                np.broadcast_to(np.arange(score.shape[1]), score.shape)
+            for row, (i, c) in enumerate(zip(q, cand)):
+                c = c[np.isfinite(score[row, c])]
+                exact = self._exact_distances(c, np.asarray(self._source[i], dtype=np.float64))
+                order = np.lexsort((c, exact))[:k]
+                out_i[start + row, :len(order)] = c[order]
+                out_d[start + row, :len(order)] = exact[order]
+        return out_i, out_d
+
     def _search(self, q: np.ndarray, k: int, exclude: int | None, exact_query: np.ndarray) -> list[Neighbour]:
         k = max(0, int(k))
         if self.metric == "cosine":
