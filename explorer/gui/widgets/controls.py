@@ -43,6 +43,7 @@ class LegendView(QListWidget):
         self._syncing = False
         bridge.run_changed.connect(self.rebuild)
         bridge.hidden_classes_changed.connect(self._sync)
+        bridge.colour_changed.connect(self._recolour)
         self.itemChanged.connect(self._changed)
 
     def rebuild(self):
@@ -52,14 +53,29 @@ class LegendView(QListWidget):
         k = len(self.session.classes)
         counts = np.bincount(np.where(codes < 0, k, codes), minlength=k + 1)  # one pass, any class count
         for code, name in enumerate(self.session.classes):
-            self._add(code, name, int(counts[code]), class_colour(code))
+            self._add(code, name, int(counts[code]))
         unlabelled = int(counts[k])
         if unlabelled:
-            self._add(-1, "no label", unlabelled, UNLABELLED)
+            self._add(-1, "no label", unlabelled)
         self._syncing = False
 
-    def _add(self, code: int, name: str, count: int, rgb):
-        item = QListWidgetItem(swatch(rgb), f"{name}  ({count:,})")
+    def _by_class(self) -> bool:
+        """Whether the map shows the class colours (not a channel or a metadata colouring)."""
+        return self.session.colour_channel is None and getattr(self.session, "colour_by", None) is None
+
+    def _icon(self, code: int) -> QIcon:
+        # a swatch only where the map uses it: the classes still hide points under another colouring
+        return swatch(UNLABELLED if code < 0 else class_colour(code)) if self._by_class() else QIcon()
+
+    def _recolour(self):
+        self._syncing = True
+        for row in range(self.count()):
+            item = self.item(row)
+            item.setIcon(self._icon(int(item.data(Qt.ItemDataRole.UserRole))))
+        self._syncing = False
+
+    def _add(self, code: int, name: str, count: int):
+        item = QListWidgetItem(self._icon(code), f"{name}  ({count:,})")
         item.setData(Qt.ItemDataRole.UserRole, code)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(Qt.CheckState.Checked)
@@ -223,11 +239,14 @@ class ControlsPanel(QWidget):
                                 stride=stride)]
 
     def _colour_changed(self):
-        c = self.session.colour_channel
-        self.colour_note.setVisible(c is not None)
+        c, by = self.session.colour_channel, getattr(self.session, "colour_by", None)
+        self.colour_note.setVisible(c is not None or by is not None)
         if c is not None:
             self.colour_note.setText(f"Coloured by channel {c} (measure as in the Neurons tab): dark blue = low, "
                                      "yellow = high. The classes below still hide points.")
+        elif by is not None:
+            self.colour_note.setText(f"Coloured by {by.title} (legend in the Map tab). The classes below "
+                                     "still hide points.")
 
     def _model_activated(self, row: int):
         if not self._filling:
