@@ -90,3 +90,16 @@ def test_atlas_sorts_visualises_and_explains(qtbot, window, photo_folder, shots)
         channels.choose(channel)
     assert starts == [] and "from the cache" in panel.caption.text()
     window.grab().save(str(shots / "app-atlas.png"))
+
+    # Cancel stops a long optimisation after its current step: nothing is cached, the caption says so
+    other = channels.standout.channels()[1]
+    channels.choose(other)
+    panel.steps.setValue(4096)
+    with qtbot.waitSignal(panel.lane.progressed, timeout=60_000):
+        panel.button.click()
+    assert channels.standout.button.text() == "Visualising…" and panel.cancel.isEnabled()
+    with qtbot.waitSignal(panel.lane.cancelled, timeout=30_000):
+        panel.cancel.click()
+    qtbot.waitUntil(lambda: not panel.running and "cancel" in panel.caption.text(), timeout=10_000)
+    assert cached(window._prepared.model, Objective("channel", other, run.layer), Settings(steps=4096)) is None
+    assert channels.standout.button.text() == "Visualise these" and not panel.cancel.isEnabled()

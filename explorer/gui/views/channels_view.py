@@ -184,6 +184,7 @@ class ChannelsView(QWidget):
         self.standout.channel_clicked.connect(self.choose)
         self.standout.visualise_requested.connect(self.visual.start)
         self.visual.visualised.connect(self._visualised)
+        self.visual.busy.connect(self.standout.set_busy)
 
     # --- the atlas and visualisations ---------------------------------------------------------------
     def set_model(self, loaded) -> None:

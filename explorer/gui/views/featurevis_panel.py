@@ -53,6 +53,7 @@ class VisualisationPanel(QWidget):
     """The chosen channel's visualisation, Visualise, steps, progress and Cancel."""
 
     visualised = Signal(int, object)  # channel, PIL image: a result (computed or found in the cache)
+    busy = Signal(bool)  # an optimisation started (True) or stopped (False)
 
     def __init__(self, jobs, parent=None):
         super().__init__(parent)
@@ -177,6 +178,7 @@ class VisualisationPanel(QWidget):
             return
         loaded, layer, steps = self.loaded, self.layer, self.steps.value()
         self.running = list(channels)
+        self.busy.emit(True)
         self.cancel.setEnabled(True)
         self.progress.setRange(0, len(channels) * steps)
         self.progress.setValue(0)
@@ -203,6 +205,7 @@ class VisualisationPanel(QWidget):
 
     def _stopped(self) -> None:
         self.running = []
+        self.busy.emit(False)
         self.cancel.setEnabled(False)
         self.progress.hide()
 

@@ -116,7 +116,7 @@ class StandoutView(QWidget):
                             f"(z = {s.z:.2f}); the picture is its feature visualisation, once computed")
             self.list.addItem(item)
             self.set_visualisation(s.channel, images.get(s.channel))
-        self.button.setEnabled(bool(self.missing()))
+        self.button.setEnabled(bool(self.missing()) and self.button.text() == "Visualise these")
 
     def set_visualisation(self, channel: int, image) -> None:
         for i in range(self.list.count()):
@@ -128,7 +128,12 @@ class StandoutView(QWidget):
                 else:
                     item.setIcon(QPixmap.fromImage(pil_to_qimage(image.resize((ICON, ICON)))))
                     item.setData(Qt.ItemDataRole.UserRole + 1, True)
-        self.button.setEnabled(bool(self.missing()))
+        self.button.setEnabled(bool(self.missing()) and self.button.text() == "Visualise these")
+
+    def set_busy(self, busy: bool) -> None:
+        """While channels are being visualised the button says so (the progress is in the panel below)."""
+        self.button.setText("Visualising…" if busy else "Visualise these")
+        self.button.setEnabled(not busy and bool(self.missing()))
 
     def missing(self) -> list[int]:
         return [int(self.list.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.list.count())
