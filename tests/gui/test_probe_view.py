@@ -63,8 +63,8 @@ def test_label_errors_are_listed_and_selected_on_the_map(qtbot, view, tmp_path):
     with qtbot.waitSignal(view.listed, timeout=60_000):
         view.find()
     assert view.table.rowCount() == len(flipped)
-    assert {view.table.item(r, 0).text() for r in range(3)} == {f"{i}.png" for i in flipped}
-    first = int(view.table.item(0, 0).text().split(".")[0])
+    assert {view.table.item(r, 0).text() for r in range(3)} == {f"#{i}" for i in flipped}
+    first = int(view.table.item(0, 0).text()[1:])
     assert view.rows[0] == (first,) and view.table.item(0, 0).toolTip().startswith(f"#{first} ")
     view.table.selectRow(0)
     assert view.session.selection == [first]

@@ -107,8 +107,7 @@ class ProbeView(QWidget):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the file name gives way in a narrow dock
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # rows show indices: paths are tooltips
         self.table.itemSelectionChanged.connect(self._rows_selected)
         lay.addWidget(self.table, 3)
         row = QVBoxLayout()  # stacked: the dock may be 200 px wide
@@ -258,8 +257,8 @@ class ProbeView(QWidget):
         if run is not self.session.run:
             return  # the map moved on meanwhile
         self.probe_result = result
-        self._fill(["file", "label → probe", "p(label)"],
-                   [(run.rows[i.index].path.rsplit("/", 1)[-1], f"{i.label} → {i.predicted}",
+        self._fill(["image", "label → probe", "p(label)"],
+                   [(f"#{i.index}", f"{i.label} → {i.predicted}",
                      f"{i.self_confidence:.2f}") for i in issues], [(i.index,) for i in issues],
                    [f"#{i.index} {run.rows[i.index].path}" for i in issues])
         self.list_note.setText(f"{len(issues):,} of {len(result.rows):,} labelled images are predicted as another "
@@ -271,9 +270,8 @@ class ProbeView(QWidget):
         run, threshold, pairs = out
         if run is not self.session.run:
             return
-        name = lambda i: run.rows[i].path.rsplit("/", 1)[-1]  # noqa: E731
-        self._fill(["file", "near duplicate", "distance"],
-                   [(name(p.a), name(p.b), f"{p.distance:.4f}") for p in pairs], [(p.a, p.b) for p in pairs],
+        self._fill(["image", "near duplicate", "distance"],
+                   [(f"#{p.a}", f"#{p.b}", f"{p.distance:.4f}") for p in pairs], [(p.a, p.b) for p in pairs],
                    [f"#{p.a} {run.rows[p.a].path}\n#{p.b} {run.rows[p.b].path}" for p in pairs])
         self.list_note.setText(f"{len(pairs):,} pairs within cosine distance {threshold:g} at {run.layer}.")
         self._enable()
@@ -314,7 +312,7 @@ class ProbeView(QWidget):
 
     def _clear_list(self):
         self.probe_result = None
-        self._fill(["file", "", ""], [], [])
+        self._fill(["image", "", ""], [], [])
         self.list_note.setText("")
         self._enable()
 
