@@ -2,7 +2,6 @@
 channel's feature visualisation streamed and cached, and why the selected image sits where it does."""
 
 import numpy as np
-import pytest
 from PySide6.QtCore import Qt
 
 from explorer.core.analysis.featurevis import Objective, Settings

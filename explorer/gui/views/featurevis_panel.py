@@ -49,6 +49,17 @@ def visualise_channels(loaded, layer: str, channels: list[int], steps: int):
     return out
 
 
+def describe(channel: int, result) -> str:
+    """The caption of a finished visualisation: how far the objective rose, and a silent channel named."""
+    text = (f"Channel {channel}: mean activation {result.objective_start:.3g} → {result.objective_end:.3g} "
+            f"(measured on the saved image), {result.settings.steps} steps"
+            + (", from the cache." if result.cached else f" in {result.seconds:.0f} s."))
+    if result.objective_end <= 0 and result.objective_start <= 0:
+        text += (" It never fired: at 0 on the starting noise (after its ReLU) it has no gradient to follow, "
+                 "so the picture stays grey.")
+    return text
+
+
 class VisualisationPanel(QWidget):
     """The chosen channel's visualisation, Visualise, steps, progress and Cancel."""
 
@@ -116,16 +127,6 @@ class VisualisationPanel(QWidget):
         self.loaded, self.layer, self.channel = loaded, layer, None
         self._clear("Choose a channel")
 
-    def lookup(self, channel: int):
-        """The channel's cached visualisation (PIL) at the current steps, or None; reads files only."""
-        from ...core.analysis.featurevis import Objective
-        from ...core.analysis.featurevis.lookup import cached
-
-        if self.loaded is None or self.layer is None:
-            return None
-        found = cached(self.loaded, Objective("channel", channel, self.layer), settings_for(self.steps.value()))
-        return found.images[0] if found is not None else None
-
     def lookup_function(self):
         """A look-up for a worker thread, fixed to the settings of now."""
         loaded, layer, steps = self.loaded, self.layer, self.steps.value()
@@ -153,13 +154,18 @@ class VisualisationPanel(QWidget):
         if channel in self.running:
             return  # its partial images are on their way
         self._clear(f"Channel {channel}: not visualised yet")
-        look = self.lookup_function()
+        from ...core.analysis.featurevis import Objective
+        from ...core.analysis.featurevis.lookup import cached
+
+        loaded, objective = self.loaded, Objective("channel", channel, self.layer)
+        settings = settings_for(self.steps.value())
 
         def found(result):
             if self.channel == channel and result is not None:
-                self._show(result, f"Channel {channel}: from the cache ({self.steps.value()} steps).")
-                self.visualised.emit(channel, result)
-        self.lookups.start("Looking up a visualisation", lambda: look(channel), found, key="featurevis-lookup")
+                self._show(result.images[0], describe(channel, result))
+                self.visualised.emit(channel, result.images[0])
+        self.lookups.start("Looking up a visualisation", lambda: cached(loaded, objective, settings), found,
+                           key="featurevis-lookup")
 
     def _clear(self, text: str) -> None:
         self.image.clear()
@@ -215,9 +221,7 @@ class VisualisationPanel(QWidget):
             if channel in self.running:  # done: from now on a look-up finds it in the cache
                 self.running.remove(channel)
             if channel == self.channel:
-                self._show(images[0], f"Channel {channel}: mean activation {result.objective_start:.3g} → "
-                                      f"{result.objective_end:.3g} (measured on the saved image) in "
-                                      f"{result.seconds:.0f} s{' (from the cache)' if result.cached else ''}.")
+                self._show(images[0], describe(channel, result))
             self.visualised.emit(channel, images[0])
         elif channel == self.channel:
             self._show(images[0])  # the caption counts the steps
