@@ -21,7 +21,7 @@ from ..jobs import JobRunner
 
 COLOURS = {"knn": (31, 119, 180), "logreg": (214, 39, 40), "svm": (44, 160, 44)}
 NAMES = {"knn": "kNN (10)", "logreg": "logistic regression", "svm": "linear SVM"}
-ISSUES, DUPLICATES = "Label errors", "Near duplicates"
+ISSUES, DUPLICATES = "Label errors", "Duplicates"
 
 
 def common_prefix(names: list[str]) -> str:
@@ -273,7 +273,8 @@ class ProbeView(QWidget):
         self._fill(["image", "near duplicate", "distance"],
                    [(f"#{p.a}", f"#{p.b}", f"{p.distance:.4f}") for p in pairs], [(p.a, p.b) for p in pairs],
                    [f"#{p.a} {run.rows[p.a].path}\n#{p.b} {run.rows[p.b].path}" for p in pairs])
-        self.list_note.setText(f"{len(pairs):,} pairs within cosine distance {threshold:g} at {run.layer}.")
+        self.list_note.setText(f"{len(pairs):,} {'pair' if len(pairs) == 1 else 'pairs'} within cosine distance "
+                               f"{threshold:g} at {run.layer}.")
         self._enable()
 
     def _fill(self, headers, cells, rows, tips=None):
