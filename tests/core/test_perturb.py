@@ -180,6 +180,13 @@ def test_fgsm_is_x_plus_eps_sign_gradient_clipped(model, prober, photo_img):
     expected = (x + eps * _by_hand_gradient(model, x, cls).sign()).clamp(0, 1)
     got = fgsm(prober.gradient_model, x, torch.tensor([cls]), model.preprocess, 4)
     assert (got == expected).float().mean() > 0.999  # a sign may flip where the gradient is ~0
+    # a sweep: one gradient for every epsilon, each row its own x + eps * sign(gradient)
+    from explorer.core.analysis.invariance import sweep
+
+    swept = run_to_end(sweep(model, photo_img, "fgsm", "2,4", prober=prober))
+    for value, p in zip((2, 4), swept.perturbations):
+        by_hand = ((x + value / 255 * _by_hand_gradient(model, x, cls).sign()).clamp(0, 1) - x)[0].permute(1, 2, 0)
+        assert np.isclose(p, by_hand.numpy(), atol=1e-6).mean() > 0.999
     targeted = fgsm(prober.gradient_model, x, torch.tensor([7]), model.preprocess, 4, targeted=True)
     expected_t = (x - eps * _by_hand_gradient(model, x, 7).sign()).clamp(0, 1)
     assert (targeted == expected_t).float().mean() > 0.999

@@ -58,6 +58,13 @@ def run(args) -> int:
 
     kind = check_kind(args.kind)
     values = parse_values(args.values, kind)  # checked before anything loads
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            from ...core.errors import ExplorerError
+
+            raise ExplorerError(f"--device {args.device}: no CUDA device is available here.")
     out = output_folder(args.out, "--out") if args.out else None
     try:
         image, _ = load_rgb(args.image)

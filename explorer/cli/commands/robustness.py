@@ -33,6 +33,13 @@ def run(args) -> int:
 
     kind = check_kind(args.kind)
     values = parse_values(args.values, kind)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            from ...core.errors import ExplorerError
+
+            raise ExplorerError(f"--device {args.device}: no CUDA device is available here.")
     the_run = load_run(run_folder(args.run_dir))
     table = drive(robustness(the_run, kind, values, weights=args.weights, sample=args.sample, seed=args.seed,
                              device=args.device, steps=args.steps), f"{kind} robustness", quiet=args.json)

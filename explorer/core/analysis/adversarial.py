@@ -36,7 +36,8 @@ def _signed_gradient(model, x: torch.Tensor, labels: torch.Tensor, preprocess) -
 
 def fgsm(model, x: torch.Tensor, labels: torch.Tensor, preprocess, eps255: float, *,
          targeted: bool = False) -> torch.Tensor:
-    """x (B, 3, H, W) in [0, 1], labels (B,) -> clip(x +- eps * sign(grad_x CE), 0, 1)."""
+    """x (B, 3, H, W) in [0, 1], labels (B,) -> clip(x +- eps * sign(grad_x CE), 0, 1). One image (B = 1)
+    with several epsilons gives one row per epsilon."""
     eps = _eps(eps255, x)
     direction = -1.0 if targeted else 1.0
     return (x.detach() + direction * eps * _signed_gradient(model, x, labels, preprocess)).clamp(0.0, 1.0)

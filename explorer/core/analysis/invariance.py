@@ -115,9 +115,11 @@ class Prober:
         if kind in ADVERSARIAL:
             from .adversarial import attack
 
-            x = to_unit_tensor(img)[None].to(self.device).repeat(len(values), 1, 1, 1)
+            # FGSM's gradient is the same at every epsilon: one copy of the image broadcasts over them
+            copies = 1 if kind == "fgsm" else len(values)
+            x = to_unit_tensor(img)[None].to(self.device).repeat(copies, 1, 1, 1)
             cls = target if target is not None else label
-            labels = torch.full((len(values),), int(cls), dtype=torch.long, device=self.device)
+            labels = torch.full((copies,), int(cls), dtype=torch.long, device=self.device)
             return attack(kind, self.gradient_model, x, labels, self.preprocess, list(values),
                           targeted=target is not None, seed=seed, steps=steps).cpu()
         colour = mean_colour(self.preprocess)
