@@ -58,13 +58,25 @@ index = whole(0, what="a row index")
 seed = whole(0, SEED_MAX, what="a whole number")
 
 
-def perplexity(text: str) -> float:
+def positive(text: str) -> float:
+    """A `type=` for finite numbers above zero (perplexity, learning rate, ...)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number (got {text!r})")
+    return value
+
+
+perplexity = positive
+
+
+def fraction(text: str) -> float:
+    """A `type=` for a share strictly between 0 and 1."""
+    value = positive(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1 (got {text!r})")
     return value
 
 

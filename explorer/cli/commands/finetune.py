@@ -5,32 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..options import batch_size, device, image_size, output_file, weights, whole
-
-
-def _fraction(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1 (got {text!r})")
-    return value
-
-
-def _rate(text: str) -> float:
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number (got {text!r})")
-    return value
+from ..options import batch_size, device, fraction, image_size, output_file, positive, weights, whole
 
 
 def add_parser(sub) -> None:
@@ -43,9 +18,9 @@ def add_parser(sub) -> None:
     sp.add_argument("--unfreeze", type=whole(0, what="a number of blocks"), default=0,
                     help="also train the last N blocks (default 0: the head only)")
     sp.add_argument("--epochs", type=whole(1, 10_000, what="a number of epochs"), default=20)
-    sp.add_argument("--lr", type=_rate, default=1e-3, help="the head's learning rate (blocks: a tenth)")
+    sp.add_argument("--lr", type=positive, default=1e-3, help="the head's learning rate (blocks: a tenth)")
     sp.add_argument("--batch-size", type=batch_size, default=32)
-    sp.add_argument("--val-fraction", type=_fraction, default=0.2)
+    sp.add_argument("--val-fraction", type=fraction, default=0.2)
     sp.add_argument("--patience", type=whole(1, what="a number of epochs"), default=5,
                     help="stop after this many epochs without a lower validation loss")
     sp.add_argument("--seed", type=whole(0, 2**32 - 1), default=0)

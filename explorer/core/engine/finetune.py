@@ -255,26 +255,13 @@ def _note(result: FinetuneResult) -> str:
 
 
 def _save(state: dict | None, classes: list[str], result: FinetuneResult, out: str | Path) -> Path:
-    """Written to a temporary file beside `out` and renamed: a cancelled or failed save leaves no half file."""
-    import os
-    import tempfile
-
-    from ..run.files import UMASK
+    """Written atomically: a cancelled or failed save leaves no half file."""
+    from ..run.files import write_atomic_with
 
     out = Path(out).expanduser()
     if state is None:
         raise ExplorerError("no epoch finished, so there is no checkpoint to save.")
     meta = {k: v for k, v in result.to_json().items() if k not in ("epochs", "checkpoint")}
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~UMASK)
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"state_dict": state, "classes": list(classes), "explorer_finetune": meta}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic_with(out, lambda f: torch.save({"state_dict": state, "classes": list(classes),
+                                                 "explorer_finetune": meta}, f))
     return out

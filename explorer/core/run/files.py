@@ -22,12 +22,18 @@ UMASK = _read_umask()
 
 def write_atomic(path: Path, text: str, *, errors: str = "strict") -> None:
     """Write to a temporary file in the same folder and rename it over `path`."""
+    write_atomic_with(path, lambda f: f.write(text.encode("utf-8", errors=errors)))
+
+
+def write_atomic_with(path: Path, write) -> None:
+    """`write(binary_file)` fills a temporary file in the same folder, renamed over `path` once complete:
+    a crash, a full disk or a cancel leaves the old file (or none), never half of a new one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; our files are as readable as any other
-        with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

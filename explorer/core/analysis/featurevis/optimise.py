@@ -240,17 +240,13 @@ def _read_cache(key: str, objective: Objective, settings: Settings) -> Visualisa
 
 def _write_cache(key: str, result: Visualisation) -> None:
     """Images first, the JSON last (atomically): a JSON means the images are complete."""
-    import os
-
-    from ...run.files import write_atomic
+    from ...run.files import write_atomic, write_atomic_with
 
     folder = _folder()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for i, im in enumerate(result.images):
-            tmp = folder / f".{key}-{i}.png.tmp"
-            im.save(tmp, format="PNG")
-            os.replace(tmp, folder / f"{key}-{i}.png")
+            write_atomic_with(folder / f"{key}-{i}.png", lambda f, im=im: im.save(f, format="PNG"))
         write_atomic(folder / f"{key}.json", json.dumps({
             "objective_start": result.objective_start, "objective_end": result.objective_end,
             "values": result.values, "seconds": result.seconds}))
