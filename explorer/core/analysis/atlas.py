@@ -107,8 +107,9 @@ def selectivity(run: Run, measure: str | None = "auto") -> tuple[np.ndarray, np.
     rows = np.flatnonzero(codes >= 0)
     for start in range(0, len(rows), _BLOCK):
         block = rows[start:start + _BLOCK]
-        v = np.clip(np.nan_to_num(np.asarray(values[block], np.float64)), 0, None)
-        np.add.at(sums, codes[block], v)
+        v = np.clip(np.nan_to_num(np.asarray(values[block], np.float32)), 0, None)
+        onehot = (codes[block][None, :] == np.arange(len(labels))[:, None]).astype(np.float32)  # (L, b)
+        sums += onehot @ v  # a matrix product: np.add.at is 20x slower
     per_label = sums / np.bincount(codes[rows], minlength=len(labels))[:, None]
     total = per_label.sum(0)
     share = np.divide(per_label.max(0), total, out=np.zeros(c), where=total > 0)
@@ -129,19 +130,26 @@ class Standout:
     mean: float
 
 
-def explain_image(run: Run, index: int, n: int = 8) -> list[Standout]:
-    """The n channels where image `index` stands out most above the run: largest z of its feature
-    vector (the spatial means the map is built from), channel by channel; a channel that never varies
-    has z = 0."""
+def feature_moments(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """((C,), (C,)) float64: each channel's mean and std of the feature vector over the embedded images
+    (two passes: a constant channel's std is exactly 0, never float noise). One pass over the run:
+    compute it once per run and hand it to explain_image."""
     rows = _rows(run)
     feats = run.features
     c = feats.shape[1]
     blocks = [rows[start:start + _BLOCK] for start in range(0, len(rows), _BLOCK)]
     n_rows = max(len(rows), 1)
     mean = sum((np.asarray(feats[b], np.float64).sum(0) for b in blocks), np.zeros(c)) / n_rows
-    # two passes: a constant channel's std is exactly 0 (never float noise)
     std = np.sqrt(sum((((np.asarray(feats[b], np.float64) - mean) ** 2).sum(0) for b in blocks), np.zeros(c)) / n_rows)
-    f = np.asarray(feats[index], np.float64)
-    z = np.divide(f - mean, std, out=np.zeros(c), where=std > 0)
+    return mean, std
+
+
+def explain_image(run: Run, index: int, n: int = 8, moments: tuple | None = None) -> list[Standout]:
+    """The n channels where image `index` stands out most above the run: largest z of its feature
+    vector (the spatial means the map is built from), channel by channel; a channel that never varies
+    has z = 0. `moments`: feature_moments(run), when the caller keeps it."""
+    mean, std = feature_moments(run) if moments is None else moments
+    f = np.asarray(run.features[index], np.float64)
+    z = np.divide(f - mean, std, out=np.zeros(len(mean)), where=std > 0)
     top = order(z)[:n]
     return [Standout(int(ch), float(z[ch]), float(f[ch]), float(mean[ch])) for ch in top]

@@ -43,6 +43,7 @@ class StandoutView(QWidget):
         self.lane = jobs.analysis
         self.index: int | None = None
         self.standouts: list = []  # core Standout objects on display
+        self._moments = None  # (run, (mean, std)) of the run's feature vectors
         self.note = WrappedLabel(EXPLAINED)
         self.note.setStyleSheet("color: #555;")
         self.note.setToolTip(EXPLAINED_TIP)
@@ -82,7 +83,7 @@ class StandoutView(QWidget):
 
     def show_image(self, run, index: int, lookup) -> None:
         """Find the channels of image `index` (analysis lane), with their cached visualisations."""
-        from ...core.analysis.atlas import explain_image
+        from ...core.analysis.atlas import explain_image, feature_moments
 
         self.index = index
         self.note.setText(EXPLAINED)
@@ -90,7 +91,10 @@ class StandoutView(QWidget):
         self.button.show()
 
         def work():
-            standouts = explain_image(run, index, SHOWN)
+            moments = self._moments  # one read: the mean and std over the run, kept per run
+            if moments is None or moments[0] is not run:
+                moments = self._moments = (run, feature_moments(run))
+            standouts = explain_image(run, index, SHOWN, moments[1])
             images = {}
             for s in standouts:
                 try:
