@@ -107,7 +107,7 @@ class Run:
         f = self._layer_entry(layer).get("field")
         if not f:
             return None
-        from ..model.rf import Field
+        from ..model.field import Field
 
         return Field(tuple(f["jump"]), tuple(f["size"]), tuple(f["start"]))
 
