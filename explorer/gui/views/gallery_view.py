@@ -91,9 +91,13 @@ class GalleryView(QWidget):
         self.export_button.setToolTip("Write the neighbour list as CSV (rank, path, label, distance)")
         self.export_button.setEnabled(False)
         self.list = thumbnail_grid(THUMB)
-        # two columns fit the 224 px dock at 1024x700 (the 112 px cells of thumbnail_grid: one)
+        # two columns fit the 224 px dock at 1024x700 (the 112 px cells of thumbnail_grid: one); captions a
+        # point smaller, so a name such as "solid_key_16.png" is still whole in a 98 px cell
         self.list.setIconSize(QSize(THUMB - 8, THUMB - 8))
-        self.list.setGridSize(QSize(THUMB, THUMB + 32))
+        self.list.setGridSize(QSize(THUMB + 2, THUMB + 32))
+        small = self.list.font()
+        small.setPointSizeF(max(small.pointSizeF() - 1, 7.0))
+        self.list.setFont(small)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.preview.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._last_clicked: int | None = None  # a double-click's first click may have refilled the list
@@ -240,7 +244,7 @@ class GalleryView(QWidget):
     def _name(self, index: int) -> str:
         """The file name, elided in the middle to the grid's width (the tooltip has the whole path)."""
         name = self.session.run.rows[index].path.rsplit("/", 1)[-1]
-        return QFontMetrics(self.list.font()).elidedText(name, Qt.TextElideMode.ElideMiddle, THUMB - 4)
+        return QFontMetrics(self.list.font()).elidedText(name, Qt.TextElideMode.ElideMiddle, THUMB)
 
     def _add_item(self, index: int, text: str):
         item = QListWidgetItem(text)
