@@ -33,6 +33,10 @@ def test_probe_a_run_json_matches_scikit_learn(capsys, tmp_path):
         assert r["std"] == pytest.approx(expected.std(), abs=1e-12) and r["n_features"] == 12
     code, out, _ = cli(capsys, "probe", tmp_path / "run", "--layers", "far")
     assert code == 0 and "far" in out and "near" not in out and "+-" in out
+    code, out, _ = cli(capsys, "probe", tmp_path / "run", "--layers", "far", "--sample", "30", "--json")
+    (r,) = json.loads(out)
+    assert r["n"] == 30 and r["sample"] == 30
+    assert [sum(row) for row in r["confusion"]] == [10, 10, 10]  # stratified: each class its share
 
 
 def test_label_issues_and_duplicates_from_the_cli(capsys, tmp_path):

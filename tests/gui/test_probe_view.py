@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from explorer.core.analysis.colours import class_colour
 from explorer.core.session import Session
 from explorer.gui.bridge import SessionBridge
 from explorer.gui.jobs import JobRunner
@@ -74,6 +75,10 @@ def test_label_errors_are_listed_and_selected_on_the_map(qtbot, view, tmp_path):
     colouring = view.session.colour_by
     assert colouring is not None and [t for t, _, _ in colouring.legend] == ["right", "wrong"]
     assert sorted(np.flatnonzero(colouring.codes == 1)) == flipped
+    view.colour_class.click()  # ... and by the class it predicts: the flipped images get their true class back
+    colouring = view.session.colour_by
+    assert list(colouring.codes) == [i % 3 for i in range(90)]
+    assert colouring.table[:3] == [class_colour(i) for i in range(3)]  # the colours the labels have
 
 
 def test_near_duplicates_are_listed_as_pairs_and_select_both(qtbot, view, tmp_path):

@@ -129,3 +129,32 @@ def predicted_labels(run, result: ProbeResult) -> list[str | None]:
     for i, p in zip(result.rows, result.predicted):
         out[int(i)] = result.classes[int(p)]
     return out
+
+
+def probe_colouring(run, result: ProbeResult, what: str = "class"):
+    """A map colouring (analysis.metadata.Colouring) from a probe: "class", its out-of-fold class in the
+    colours the labels have (so a wrong prediction shows as a dot of another class's colour), or
+    "right", whether it matches the label. Images not probed are grey."""
+    from .colours import UNLABELLED, class_colour
+    from .metadata import Colouring
+
+    spec = {"by": "probe", "what": what, "layer": result.layer, "classifier": result.classifier}
+    if what == "class":
+        names = sorted({r.label for r in run.rows if r.label is not None})  # the label colouring's order
+        codes = np.full(len(run), len(names), np.int64)
+        index = {name: i for i, name in enumerate(names)}
+        codes[result.rows] = [index[result.classes[int(p)]] for p in result.predicted]
+        table = [class_colour(i) for i in range(len(names))] + [UNLABELLED]
+        title = f"{result.classifier} probe on {result.layer}: out-of-fold class"
+    else:
+        names = ["right", "wrong"]
+        codes = np.full(len(run), 2, np.int64)
+        codes[result.rows] = np.where(result.predicted == result.y, 0, 1)
+        table = [(70, 150, 70), (220, 50, 47), UNLABELLED]
+        title = f"{result.classifier} probe on {result.layer}: out-of-fold right / wrong"
+    counts = np.bincount(codes, minlength=len(table))
+    legend = [(name, table[i], int(counts[i])) for i, name in enumerate(names) if counts[i]]
+    missing = int(counts[-1])
+    if missing:
+        legend.append(("not probed", UNLABELLED, missing))
+    return Colouring(spec, title, codes, table, legend, False, missing)

@@ -115,9 +115,13 @@ class ProbeView(QWidget):
         self.select_all.clicked.connect(lambda: self.session.select(sorted({i for r in self.rows for i in r})))
         self.colour = QPushButton("Colour map: right / wrong")
         self.colour.setToolTip("Colour the map by whether the probe's out-of-fold prediction matches the label")
-        self.colour.clicked.connect(self.colour_by_probe)
+        self.colour.clicked.connect(lambda: self.colour_by_probe("right"))
+        self.colour_class = QPushButton("Colour map: probe's class")
+        self.colour_class.setToolTip("Colour the map by the class the probe predicts for each image, out of fold")
+        self.colour_class.clicked.connect(lambda: self.colour_by_probe("class"))
         row.addWidget(self.select_all)
         row.addWidget(self.colour)
+        row.addWidget(self.colour_class)
         lay.addLayout(row)
         self.list_note = QLabel("", wordWrap=True)
         self.list_note.setStyleSheet("color: #555;")
@@ -296,17 +300,12 @@ class ProbeView(QWidget):
         if picked:
             self.session.select(picked, focus=len(self.table.selectionModel().selectedRows()) == 1)
 
-    def colour_by_probe(self):
-        from ...core.analysis.metadata import colour_by_values
+    def colour_by_probe(self, what: str = "right"):
+        """Colour the map by the label-error probe: "right" (its out-of-fold verdict) or "class" (its class)."""
+        from ...core.analysis.probe_files import probe_colouring
 
-        run, result = self.session.run, self.probe_result
-        if run is None or result is None:
-            return
-        values: list = [None] * len(run)
-        for i, p, y in zip(result.rows, result.predicted, result.y):
-            values[int(i)] = "right" if p == y else "wrong"
-        self.session.set_colour_by(colour_by_values(values, {"by": "probe", "layer": result.layer},
-                                                    f"Probe on {result.layer}: out-of-fold right / wrong"))
+        if self.session.run is not None and self.probe_result is not None:
+            self.session.set_colour_by(probe_colouring(self.session.run, self.probe_result, what))
 
     def _run_changed(self):
         self._clear_list()
@@ -320,3 +319,4 @@ class ProbeView(QWidget):
     def _enable(self):
         self.select_all.setEnabled(bool(self.rows))
         self.colour.setEnabled(self.probe_result is not None)
+        self.colour_class.setEnabled(self.probe_result is not None)
