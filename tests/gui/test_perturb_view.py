@@ -31,6 +31,15 @@ def test_sweep_shows_curves_and_draws_the_path_in_the_map(qtbot, window, photo_f
     assert "Its path is drawn in the map" in view.status.text()
     window.grab().save(str(shots / "stability-rotate.png"))
 
+    # further layers: one more cosine curve each, from the same pass
+    view.also.setText("layer1,layer2")
+    with qtbot.waitSignal(view.swept, timeout=120_000):
+        view.sweep_button.click()
+    assert len(view.layer_curves) == 2
+    _, y1 = view.layer_curves[0].getData()
+    assert abs(y1[0] - 1) < 1e-5 and list(y1) == [v.cosine_by_layer["layer1.1.relu_1"] for v in view.result[1].variants]
+    view.also.setText("")
+
     # FGSM: the perturbation is shown; a new map clears the path
     view.kind.setCurrentText("fgsm")
     assert view.values.text() == "0:8:1" and view.target.isEnabled()

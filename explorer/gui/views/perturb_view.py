@@ -83,6 +83,9 @@ class PerturbView(QScrollArea):
         self.values = QLineEdit()
         self.values.setToolTip("START:STOP:STEP (STOP included), A,B,C or one number")
         self.target = QLineEdit(placeholderText="FGSM/PGD: towards class (name or index)")
+        self.also = QLineEdit(placeholderText="cosine also at layers, e.g. layer1,layer2")
+        self.also.setToolTip("Further layers (or blocks) whose cosine curves are drawn too: how invariance grows "
+                             "with depth. One forward pass for all.")
         self.sweep_button = QPushButton("Sweep")
         self.status = QLabel(PROMPT, wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -97,6 +100,10 @@ class PerturbView(QScrollArea):
         self.cosine_plot = _plot("cosine to the original's features", (0, 1))
         self.probability_plot = _plot("p of top-1 (blue), of original (orange)", (0, 1))
         self.cosine_curve = self.cosine_plot.plot(pen=pg.mkPen(40, 40, 40, width=2), symbol="o", symbolSize=5)
+        self.layer_curves: list = []  # the cosine at the further layers, light to dark with depth
+        self.layer_key = QLabel(wordWrap=True)  # which curve is which layer (a title would widen the dock)
+        self.layer_key.setStyleSheet("font-size: 10px; color: #444;")
+        self.layer_key.hide()
         self.top_curve = self.probability_plot.plot(pen=pg.mkPen(30, 90, 200, width=2), symbol="o", symbolSize=5)
         self.orig_curve = self.probability_plot.plot(pen=pg.mkPen(230, 110, 0, width=2), symbol="t", symbolSize=6)
         self.marker = [p.addLine(x=0, pen=pg.mkPen(150, 150, 150, style=Qt.PenStyle.DashLine))
@@ -110,7 +117,8 @@ class PerturbView(QScrollArea):
         form.addWidget(QLabel("Values"), 1, 0)
         form.addWidget(self.values, 1, 1)
         form.addWidget(self.target, 2, 0, 1, 2)
-        form.addWidget(self.sweep_button, 3, 0, 1, 2)
+        form.addWidget(self.also, 3, 0, 1, 2)
+        form.addWidget(self.sweep_button, 4, 0, 1, 2)
         form.setColumnStretch(1, 1)
         pictures = QHBoxLayout()
         for pic in (self.original, self.variant, self.difference):
@@ -124,6 +132,7 @@ class PerturbView(QScrollArea):
         lay.addWidget(self.slider)
         lay.addWidget(self.variant_caption)
         lay.addWidget(self.cosine_plot)
+        lay.addWidget(self.layer_key)
         lay.addWidget(self.probability_plot)
         lay.addWidget(self.dataset)
         lay.addStretch(1)
@@ -196,13 +205,14 @@ class PerturbView(QScrollArea):
             return
         target = self.target.text().strip() or None if kind in ADVERSARIAL else None
         index, model, layer = selection[0], self._model, run.layer
+        also = tuple(a.strip() for a in self.also.text().split(",") if a.strip())
         settings = (self.session.projection, self.session.perplexity, self.session.seed)
 
         def work():
             from ...core.analysis.invariance import place_on_map, sweep
             from ...core.run.images import load_item
 
-            prober = self._prober_for(model, layer)
+            prober = self._prober_for(model, layer, also)
             result = yield from sweep(model, load_item(run, index), kind, values, target=target, prober=prober)
             note = ""
             try:
@@ -215,13 +225,13 @@ class PerturbView(QScrollArea):
         self.lane.start(f"Stability ({kind})", work(), self._show, key="perturb",
                         on_error=lambda message: self.status.setText(f"Cannot sweep this image: {message}"))
 
-    def _prober_for(self, model, layer):
-        """Runs in the worker: one cut of the model per (model, layer)."""
+    def _prober_for(self, model, layer, also=()):
+        """Runs in the worker: one cut of the model per (model, layers)."""
         from ...core.analysis.invariance import Prober
 
         cached = self._prober
-        if cached is None or cached[0] is not model or cached[1] != layer:
-            cached = (model, layer, Prober(model, layer))
+        if cached is None or cached[0] is not model or cached[1] != (layer, also):
+            cached = (model, (layer, also), Prober(model, layer, also=also))
             self._prober = cached
         return cached[2]
 
@@ -235,7 +245,9 @@ class PerturbView(QScrollArea):
         self.cosine_curve.setData(x, [v.cosine_to_original for v in result.variants])
         self.top_curve.setData(x, [v.top1_probability for v in result.variants])
         self.orig_curve.setData(x, [v.original_class_probability for v in result.variants])
-        low = min(v.cosine_to_original for v in result.variants)
+        self._draw_layers(x, result)
+        low = min([v.cosine_to_original for v in result.variants]
+                  + [c for v in result.variants for c in (v.cosine_by_layer or {}).values()])
         self.cosine_plot.setYRange(min(0.0, low) if low < 0 else low - 0.1 * (1 - low) - 0.01, 1.0, padding=0.02)
         for plot in (self.cosine_plot, self.probability_plot):
             plot.setXRange(float(x.min()), float(x.max()) if x.max() > x.min() else float(x.min()) + 1, padding=0.05)
@@ -253,6 +265,19 @@ class PerturbView(QScrollArea):
         self.slider.blockSignals(False)
         self._show_variant(self.slider.value())
         self.swept.emit()
+
+    def _draw_layers(self, x, result):
+        for curve in self.layer_curves:
+            self.cosine_plot.removeItem(curve)
+        self.layer_curves = []
+        names = [n for n in (result.variants[0].cosine_by_layer or {}) if n != result.layer]
+        for k, name in enumerate(names):
+            shade = int(200 - 120 * k / max(1, len(names)))  # shallower layers lighter
+            curve = self.cosine_plot.plot(x, [v.cosine_by_layer[name] for v in result.variants],
+                                          pen=pg.mkPen(80, shade, 220 - shade // 2, width=1.5))
+            self.layer_curves.append(curve)
+        self.layer_key.setText(f"black: {result.layer}; coloured, lighter for shallower layers: {', '.join(names)}")
+        self.layer_key.setVisible(bool(names))
 
     def _show_variant(self, i: int):
         if self.result is None:
