@@ -162,9 +162,9 @@ def read_session(path: str | os.PathLike) -> SavedSession:
     if not all(isinstance(p, str) for p in selection + hidden):
         raise SessionFileError(f"{name}: 'selection' and 'hidden_classes' must be lists of text")
     colouring = get("colouring", dict, {"by": "label"})
-    if colouring.get("by", "label") not in ("label", "regex", "csv", "channel", "prediction"):
+    if colouring.get("by", "label") not in ("label", "regex", "csv", "channel", "prediction", "probe"):
         raise SessionFileError(f"{name}: colouring {colouring.get('by')!r} is not one of label, regex, csv, channel, "
-                               "prediction")
+                               "prediction, probe")
     return SavedSession(path, settings, selection, named, hidden, colouring)
 
 
@@ -206,6 +206,15 @@ def resolve(saved: SavedSession, run) -> Resolved:
             colouring = colour_by_prediction(run, str(spec.get("what", "class")), spec.get("mapping"))
         except (metadata.MetadataError, ExplorerError) as e:
             notes.append(f"The colouring was not restored: {e}")
+    elif spec.get("by") == "probe":  # a kept probe of the run (issue 12): found again by layer and classifier
+        from .analysis.probe_files import newest_probe, probe_colouring
+
+        found = newest_probe(run, str(spec.get("layer")), str(spec.get("classifier")))
+        if found is None:
+            notes.append(f"The colouring was not restored: the run keeps no current {spec.get('classifier')} probe "
+                         f"of {spec.get('layer')} (probe the blocks again).")
+        else:
+            colouring = probe_colouring(run, found, "right" if spec.get("what") == "right" else "class")
     return Resolved(selection, named, hidden, colouring, channel, notes, measure)
 
 

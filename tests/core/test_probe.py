@@ -242,3 +242,28 @@ def test_duplicates_of_uncorrelated_wide_features_equal_a_brute_force():
     expected = sorted(zip(*np.nonzero(np.triu(1 - unit @ unit.T <= 0.01, 1))))
     pairs = run_to_end(near_duplicates(x, 0.01, block_elements=1 << 18))
     assert sorted((p.a, p.b) for p in pairs) == expected == [(7, 1000)]
+
+
+def test_a_session_file_restores_a_probe_colouring(tmp_path):
+    from explorer.core.analysis.probe_files import probe_colouring
+    from explorer.core.session import Session
+    from explorer.core.session_file import apply_resolved, read_session, resolve, save_session
+
+    run, _, _ = blob_run(tmp_path / "run")
+    results = run_to_end(probe_run(run, None, ("logreg",), folds=3))
+    far = next(r for r in results if r.layer == "far")
+    first = Session()
+    first.set_run(run)
+    first.set_colour_by(probe_colouring(run, far, "right"))
+    save_session(tmp_path / "s.json", first)
+    second = Session()
+    second.set_run(run)
+    resolved = resolve(read_session(tmp_path / "s.json"), run)
+    apply_resolved(second, resolved)
+    assert resolved.notes == [] and second.colour_by.spec == first.colour_by.spec
+    np.testing.assert_array_equal(second.colour_by.codes, first.colour_by.codes)
+    import shutil
+
+    shutil.rmtree(run.path / "probes")  # the probe is gone: a note, the label colouring
+    resolved = resolve(read_session(tmp_path / "s.json"), run)
+    assert resolved.colouring is None and "no current logreg probe of far" in resolved.notes[0]

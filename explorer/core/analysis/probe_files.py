@@ -123,6 +123,16 @@ def list_probes(run) -> list[dict]:
     return out
 
 
+def newest_probe(run, layer: str, classifier: str) -> ProbeResult | None:
+    """The newest kept probe of `classifier` on `layer` that is current (for a reopened session)."""
+    for record in list_probes(run):
+        if record.get("layer") == layer and record.get("classifier") == classifier:
+            found = _read(run, Path(record["folder"]))
+            if found is not None:
+                return found
+    return None
+
+
 def predicted_labels(run, result: ProbeResult) -> list[str | None]:
     """Per run row, the out-of-fold predicted class name (None: not probed): colour the map by it."""
     out: list[str | None] = [None] * len(run)
