@@ -44,6 +44,14 @@ def channel_colour_codes(run: Run, channel: int, steps: int = RAMP_STEPS, measur
     return colour_codes(run, channel, measure, steps)
 
 
+class RowFilter:
+    """Only some rows drawn: `mask` (n,) bool, and what it means (shown over the map)."""
+
+    def __init__(self, mask: np.ndarray, title: str):
+        self.mask = np.asarray(mask, bool)
+        self.title = title
+
+
 # --- the evented state ---------------------------------------------------------------------------------
 class SessionEvents(SignalGroup):
     """One event per field, emitted after it changed, with (new value, old value)."""
@@ -62,6 +70,7 @@ class SessionEvents(SignalGroup):
     layout = Signal(object, object)
     selection = Signal(object, object)
     hidden_classes = Signal(object, object)
+    row_filter = Signal(object, object)
     colour_channel = Signal(object, object)
     neighbour_k = Signal(object, object)
     neighbours = Signal(object, object)
@@ -123,6 +132,7 @@ class Session:
     layout_method = _Field(None, str)  # "pca", "tsne", "tsne-partial" (an animation frame)
     selection = _Field([], lambda items: [int(i) for i in items])
     hidden_classes = _Field(frozenset(), frozenset)  # label codes not drawn
+    row_filter = _Field(None)  # RowFilter: only these rows are drawn (e.g. misclassified only); None: all
     colour_channel = _Field(None, int)  # colour the map by this channel (by colour_measure)
     neighbour_k = _Field(12, int)
     neighbours = _Field([], lambda items: [int(i) for i in items])  # the selection's k nearest, as listed
@@ -205,6 +215,7 @@ class Session:
             self.layout = None
             self.selection = []
             self.hidden_classes = frozenset()
+            self.row_filter = None
             self.colour_channel = None
             self.neighbours = []
             self.variant_path = None  # placed into the previous run's map
@@ -307,6 +318,8 @@ class Session:
         mask = np.isfinite(self.layout[:, 0])
         if self.hidden_classes:
             mask &= ~np.isin(self.label_codes, list(self.hidden_classes))
+        if self.row_filter is not None and len(self.row_filter.mask) == len(mask):
+            mask &= self.row_filter.mask
         return mask
 
     def describe(self, index: int) -> str:

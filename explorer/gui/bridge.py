@@ -43,6 +43,7 @@ class SessionBridge(QObject):
         events.selection.connect(self._selection)
         events.focus_requested.connect(self._focus)
         events.hidden_classes.connect(self._hidden_classes)
+        events.row_filter.connect(self._hidden_classes)  # a row filter hides points as hidden classes do
         events.colour_channel.connect(self._colour)
         events.colour_by.connect(self._colour)
         events.neighbours.connect(self._neighbours)

@@ -149,3 +149,19 @@ def test_the_most_confused_pairs_are_listed_and_a_click_selects_their_images(qtb
                                                    if lab == label and imagenet_names()[top1[i]] == name]
     colour.by.setCurrentIndex(colour.by.findData("label"))
     assert picker.pairs.count() == 0
+
+
+def test_misclassified_only_draws_just_the_wrong_ones_and_goes_with_its_colouring(qtbot, predicted):
+    scatter, panel, _, run, logits, labels = predicted
+    colour = panel.colour
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):
+        colour.by.setCurrentIndex(colour.by.findData("prediction:correct"))
+    wrong = sorted(colour.mapping.misclassified().tolist())
+    assert 0 < len(wrong) < len(labels)
+    colour.mapping.only_wrong.setChecked(True)
+    qtbot.waitUntil(lambda: sorted(scatter.shown_index.tolist()) == wrong, timeout=5_000)
+    assert scatter.session.row_filter is not None
+    with qtbot.waitSignal(colour.coloured, timeout=10_000):  # another colouring: the filter goes with it
+        colour.by.setCurrentIndex(colour.by.findData("prediction:class"))
+    assert not colour.mapping.only_wrong.isChecked() and scatter.session.row_filter is None
+    qtbot.waitUntil(lambda: len(scatter.shown_index) == len(labels), timeout=5_000)

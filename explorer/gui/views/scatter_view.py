@@ -193,7 +193,8 @@ class ScatterView(QWidget):
             self._sources_for = None
             return
         s = self.session
-        key = (s.run, s.hidden_classes, s.colour_channel, id(s.colour_by), s.point_opacity, len(layout),
+        key = (s.run, s.hidden_classes, id(s.row_filter), s.colour_channel, id(s.colour_by), s.point_opacity,
+               len(layout),
                int(np.isfinite(layout[:, 0]).sum()))
         same = self._sources_for is not None and self._sources_for[0] is key[0] and self._sources_for[1:] == key[1:]
         if not same:
@@ -335,7 +336,7 @@ class ScatterView(QWidget):
 
     # --- lookups ----------------------------------------------------------------------------------
     def _tree_key(self):
-        return self.session.layout, self.session.hidden_classes
+        return self.session.layout, (self.session.hidden_classes, id(self.session.row_filter))
 
     def _tree_is(self, built_for) -> bool:
         key = self._tree_key()

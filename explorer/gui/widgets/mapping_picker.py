@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QPushButton, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QPushButton,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from .compact_list import CompactList
 
@@ -35,6 +35,8 @@ class MappingPicker(QWidget):
         self.file.setMinimumWidth(40)
         self.select_wrong = QPushButton("Select wrong")
         self.select_wrong.setToolTip("Select the images whose top-1 class is wrong for their label")
+        self.only_wrong = QCheckBox("Misclassified only")
+        self.only_wrong.setToolTip("Draw only the images whose top-1 class is wrong for their label")
         lay = QVBoxLayout(self)  # narrow rows: the dock may be 200 px wide
         lay.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
@@ -47,6 +49,7 @@ class MappingPicker(QWidget):
         row.addWidget(self.select_wrong)
         row.addStretch(1)
         lay.addLayout(row)
+        lay.addWidget(self.only_wrong)
         self.pairs_title = QLabel("Most confused (click: select):")
         self.pairs = CompactList()
         self.pairs.setToolTip("Label → the class predicted instead (images); a click selects them")
@@ -57,6 +60,7 @@ class MappingPicker(QWidget):
         self.choose.clicked.connect(self._choose)
         self.clear.clicked.connect(lambda: self.set_path(None))
         self.select_wrong.clicked.connect(self.select_misclassified)
+        self.only_wrong.toggled.connect(self._filter)
         self.pairs.itemClicked.connect(lambda item: self.session.select(item.data(Qt.ItemDataRole.UserRole)))
         bridge.colour_changed.connect(self._colouring_changed)
         bridge.run_changed.connect(self._colouring_changed)
@@ -84,7 +88,20 @@ class MappingPicker(QWidget):
     def select_misclassified(self) -> None:
         self.session.select(self.misclassified().tolist())
 
+    def _filter(self, on: bool) -> None:
+        from ...core.session import RowFilter
+
+        wrong = self.misclassified()
+        if on and self.session.run is not None and len(wrong):
+            mask = np.zeros(len(self.session.run), bool)
+            mask[wrong] = True
+            self.session.row_filter = RowFilter(mask, "misclassified only")
+        else:
+            self.session.row_filter = None
+
     def _colouring_changed(self):
+        if self.only_wrong.isChecked():  # the filter belongs to the right/wrong colouring it came from
+            self.only_wrong.setChecked(False)
         self.pairs.clear()
         self.pairs.hide()
         self.pairs_title.hide()
