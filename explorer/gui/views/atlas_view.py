@@ -9,6 +9,8 @@ costs; a new run or measure starts a new generation and drops what the old one a
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -27,6 +29,16 @@ ORDER_TIPS = {
                    "activations (100% = it fires on one label only; 1/L = alike on all L labels).",
     "selection": "Highest mean activation over the selected images first.",
 }
+
+
+def _drain(pool_ref) -> None:
+    pool = pool_ref()
+    try:
+        if pool is not None:
+            pool.clear()
+            pool.waitForDone(5000)
+    except RuntimeError:  # already deleted with its view
+        pass
 
 
 class _Done(QObject):
@@ -57,7 +69,10 @@ class _Load(QRunnable):
             vis = pil_to_qimage(found.resize((CELL // 2, CELL // 2))) if found is not None else None
         except Exception:
             vis = None
-        done.finished.emit(generation, channel, image, vis, patch)
+        try:
+            done.finished.emit(generation, channel, image, vis, patch)
+        except RuntimeError:  # the view was closed meanwhile: nobody waits for this cell
+            pass
 
 
 def cell_pixmap(patch: QImage | None, vis: QImage | None) -> QPixmap:
@@ -100,6 +115,7 @@ class AtlasModel(QAbstractListModel):
         self._pool.setMaxThreadCount(1)  # image reads: one at a time leaves the CPU to the rest
         self._done = _Done()
         self._done.finished.connect(self._finished)
+        atexit.register(_drain, weakref.ref(self._pool))  # no cell may start while Python shuts down
 
     # --- content ----------------------------------------------------------------------------------
     def set_tops(self, run, tops, lookup) -> None:
@@ -242,6 +258,7 @@ class AtlasView(QWidget):
         row.addWidget(self.order_combo, 1)
         self.note = WrappedLabel()
         self.note.setStyleSheet("color: #555;")
+        self.note.hide()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(row)
@@ -249,6 +266,11 @@ class AtlasView(QWidget):
         lay.addWidget(self.grid, 1)
         self.grid.clicked.connect(lambda index: self.channel_clicked.emit(self.model.channel_at(index.row())))
         self.order_combo.activated.connect(lambda _: self.order_changed.emit(self.order_combo.currentData()))
+
+    def set_note(self, text: str) -> None:
+        """A line under the sort order (why it fell back, what to select); hidden when empty."""
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
 
     def current_order(self) -> str:
         return self.order_combo.currentData()

@@ -149,7 +149,7 @@ class ChannelsView(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(bottom)
-        split.setSizes([380, 500])
+        split.setSizes([560, 440])  # the atlas is the tab's main view
         split.setChildrenCollapsible(False)
         content = QWidget()  # in a scroll area: a short dock scrolls instead of cutting lines off
         lay = QVBoxLayout(content)
@@ -241,9 +241,9 @@ class ChannelsView(QWidget):
             if run is not self.session.run or self.atlas.current_order() != key:
                 return
             if out is None:
-                self.atlas.note.setText("Select images on the map to sort by how much each channel fires on them.")
+                self.atlas.set_note("Select images on the map to sort by how much each channel fires on them.")
                 return
-            self.atlas.note.setText(out[3])
+            self.atlas.set_note(out[3])
             self.atlas.model.set_order(*out[:3])
             if self.channel is not None:
                 self.atlas.select_channel(self.channel)
@@ -301,7 +301,7 @@ class ChannelsView(QWidget):
         self._stats_for = None
         self._describe_measure()
         self.atlas.model.set_tops(None, None, None)
-        self.atlas.note.setText("")
+        self.atlas.set_note("")
         self.standout.clear()
         self.visual.set_target(self.loaded, run.layer if run is not None else None)
         if run is None:

@@ -126,6 +126,7 @@ class VisualisationPanel(QWidget):
             self.lane.cancel("featurevis")
         self.loaded, self.layer, self.channel = loaded, layer, None
         self._clear("Choose a channel")
+        self.button.setEnabled(False)
 
     def lookup_function(self):
         """A look-up for a worker thread, fixed to the settings of now."""
@@ -145,6 +146,7 @@ class VisualisationPanel(QWidget):
         self.channel = channel
         if channel is None:
             self._clear("Choose a channel")
+            self.button.setEnabled(False)
             return
         if self.loaded is None:
             self._clear("Waiting for the model")
