@@ -90,8 +90,21 @@ def test_atlas_sorts_visualises_and_explains(qtbot, window, photo_folder, shots)
     assert starts == [] and "from the cache" in panel.caption.text()
     window.grab().save(str(shots / "app-atlas.png"))
 
+    # 'Visualise these' optimises the listed channels without a picture one after another; each lands in the list
+    panel.steps.setValue(16)
+    missing = channels.standout.missing()
+    assert channel not in missing and len(missing) == 7
+    got = []
+    panel.visualised.connect(lambda c, image: got.append(c))
+    channels.standout.missing = lambda: missing[:2]  # two of them keep the test short
+    channels.standout.button.setEnabled(True)
+    channels.standout.button.click()
+    qtbot.waitUntil(lambda: got == missing[:2] and not panel.running, timeout=120_000)
+    del channels.standout.missing
+    assert [c for c in missing[:2] if c in channels.standout.missing()] == []
+
     # Cancel stops a long optimisation after its current step: nothing is cached, the caption says so
-    other = channels.standout.channels()[1]
+    other = missing[2]
     channels.choose(other)
     panel.steps.setValue(4096)
     with qtbot.waitSignal(panel.lane.progressed, timeout=60_000):
