@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.gallery_dock, self.neurons_dock)
         self.explain_dock = self._dock("Explain", self.explain, Qt.DockWidgetArea.RightDockWidgetArea, 220)
         self.tabifyDockWidget(self.neurons_dock, self.explain_dock)
+        self.explain_dock.visibilityChanged.connect(self.explain.dock_shown)
         self.probes = ProbeView(self.bridge, self.jobs)  # which layer, label errors, duplicates (issue 12)
         self.probes_dock = self._dock("Probes", self.probes, Qt.DockWidgetArea.RightDockWidgetArea, 220)
         self.tabifyDockWidget(self.explain_dock, self.probes_dock)

@@ -10,9 +10,18 @@ from tests.gui.test_app import run_pipeline
 def test_explain_follows_the_selection_targets_and_neighbours(qtbot, window, photo_folder, shots):
     run_pipeline(qtbot, window, photo_folder, projection="pca")
     view, session = window.explain, window.session
-    window.explain_dock.raise_()
-    qtbot.waitUntil(view.isVisible, timeout=5_000)
     run = session.run
+    # behind another tab the panel computes nothing (Qt calls a tabbed-away dock visible)
+    window.gallery_dock.raise_()
+    qtbot.waitUntil(lambda: not view.on_screen(), timeout=5_000)
+    started = []
+    window.jobs.analysis.started.connect(started.append)
+    session.select([0])
+    qtbot.wait(300)
+    assert not any(name.startswith("Explain (") for name in started) and view.shown is None, started
+    session.select([])
+    window.explain_dock.raise_()
+    qtbot.waitUntil(view.on_screen, timeout=5_000)
     wide = next(i for i, r in enumerate(run.rows) if load_item(run, i).width > load_item(run, i).height * 1.2)
     with qtbot.waitSignal(view.explained, timeout=60_000):
         session.select([wide])
@@ -70,7 +79,7 @@ def test_a_stale_result_never_replaces_the_current_selection(qtbot, window, phot
     view, session = window.explain, window.session
     view.with_neighbours.setChecked(False)
     window.explain_dock.raise_()
-    qtbot.waitUntil(view.isVisible, timeout=5_000)
+    qtbot.waitUntil(view.on_screen, timeout=5_000)
     session.select([1])
     with qtbot.waitSignal(view.explained, timeout=60_000):
         session.select([4])  # replaces the pending job for image 1

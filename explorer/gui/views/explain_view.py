@@ -210,10 +210,21 @@ class ExplainView(QScrollArea):
         if self.with_neighbours.isChecked() and wanted != [n for n, _ in self.neighbour_maps]:
             self.refresh()
 
+    def on_screen(self) -> bool:
+        """Shown and not covered: a dock tabbed behind another is 'visible' to Qt but shows nothing."""
+        return self.isVisible() and not self.visibleRegion().isEmpty()
+
     def showEvent(self, event):
         super().showEvent(event)
         if self._stale:
             self.refresh()
+
+    def dock_shown(self, visible: bool) -> None:
+        """Its dock's tab came to the front (QDockWidget.visibilityChanged): compute what was put off."""
+        if visible and self._stale:
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, self.refresh)  # after the tab switch has laid the panel out
 
     def settings(self) -> dict:
         return {"method": self.method.currentText(), "layer": self.layer.currentData(),
@@ -225,7 +236,7 @@ class ExplainView(QScrollArea):
         run, selection = self.session.run, list(self.session.selection)
         if len(selection) != 1 or run is None:
             return
-        if not self.isVisible():  # computed when the tab is shown
+        if not self.on_screen():  # computed when the tab is shown
             self._stale = True
             return
         self._stale = False
