@@ -86,6 +86,13 @@ def test_kernels_channels_patches_and_overlay(qtbot, window, photo_folder, shots
 
     channels.colour_button.setChecked(True)
     qtbot.waitUntil(lambda: session.colour_channel == channel, timeout=10_000)
+    # another colouring (the Map dock's) replaces it: the button must not claim the channel any more
+    from explorer.core.analysis import metadata
+
+    session.set_colour_by(metadata.colour_by_regex([r.path for r in run.rows], r"^([a-z]+)"))
+    assert session.colour_channel is None and not channels.colour_button.isChecked()
+    channels.colour_button.setChecked(True)
+    qtbot.waitUntil(lambda: session.colour_channel == channel, timeout=10_000)
     window.neurons_dock.raise_()
     qtbot.wait(200)
     window.grab().save(str(shots / "app-neurons.png"))

@@ -176,6 +176,7 @@ class ChannelsView(QWidget):
         self.patch_list.itemClicked.connect(self._patch_clicked)
         self.k_spin.valueChanged.connect(lambda _: self.choose(self.channel) if self.channel is not None else None)
         self.colour_button.toggled.connect(self._colour_toggled)
+        bridge.colour_changed.connect(self._colouring_changed)
         self.measure_combo.activated.connect(self._measure_changed)
         self.image_combo.activated.connect(lambda i: self.image_stack.setCurrentIndex(i))
         self.view_combo.activated.connect(lambda i: self.channel_stack.setCurrentIndex(i))
@@ -457,6 +458,14 @@ class ChannelsView(QWidget):
             self.lane.cancel("colour")
             self.session.set_colour_channel(None)
 
+    def _colouring_changed(self):
+        """Another colouring replaced this channel's (the Map dock, a session file): the button says so."""
+        if self.colour_button.isChecked() and self.session.colour_channel is None \
+                and self.lane.status("colour").running is None:
+            self.colour_button.blockSignals(True)
+            self.colour_button.setChecked(False)
+            self.colour_button.blockSignals(False)
+
     def _colour_by(self, channel: int):
         """Colour the map by a channel, by the measure on display: one column read in the analysis lane."""
         from ...core.analysis.measures import colour_codes
@@ -466,7 +475,7 @@ class ChannelsView(QWidget):
 
         def coloured(codes):
             if run is self.session.run and self.colour_button.isChecked() and self.channel == channel:
-                self.session.set_colour_channel(channel, codes)
+                self.session.set_colour_channel(channel, codes, measure=measure)
 
         def cancelled():  # the map stays as it is: the button must say so
             if run is self.session.run and self.channel == channel and self.colour_button.isChecked() \
