@@ -128,3 +128,33 @@ def test_bad_objectives_are_clear(small):
         run_to_end(visualise(small, Objective("unit", 0, "fc")))
     with pytest.raises(ExplorerError, match="needs --layer"):
         run_to_end(visualise(small, Objective("channel", 0)))
+
+
+def test_redirected_relu_passes_gradient_only_to_images_with_none():
+    from explorer.core.analysis.featurevis.redirect import RedirectedClamp
+
+    x = torch.tensor([[-1.0, -2.0, 3.0], [-1.0, -2.0, -3.0]], requires_grad=True)  # image 1 alive, image 2 silent
+    g = torch.tensor([[-1.0, 1.0, 2.0], [-1.0, 1.0, 2.0]])
+    (grad,) = torch.autograd.grad(RedirectedClamp(0.0, None)(x), x, g)
+    # image 1: the plain ReLU gradient; image 2: the incoming one, except where it would push lower
+    np.testing.assert_array_equal(grad.numpy(), [[0.0, 0.0, 2.0], [-1.0, 0.0, 0.0]])
+    y = torch.tensor([[7.0, 8.0]], requires_grad=True)  # ReLU6, above the cap
+    (grad6,) = torch.autograd.grad(RedirectedClamp(0.0, 6.0)(y), y, torch.tensor([[-1.0, 1.0]]))
+    np.testing.assert_array_equal(grad6.numpy(), [[0.0, 1.0]])  # only the push back below 6 passes
+
+
+def test_a_channel_silent_on_the_start_wakes_up(small):
+    import copy
+
+    silent = copy.deepcopy(small)
+    m = silent.module
+    with torch.no_grad():  # channel 4 reads 0 on grey noise: its largest input there lies just below zero
+        grey = torch.full((1, 3, 32, 32), 0.5)
+        grey = (grey - torch.tensor(silent.preprocess.mean).view(1, 3, 1, 1)) / torch.tensor(
+            silent.preprocess.std).view(1, 3, 1, 1)
+        m.conv2.bias[4] -= float(m.conv2(m.act1(m.conv1(grey)))[0, 4].max()) + 0.05
+    objective = Objective("channel", 4, "act2")
+    stuck = run_to_end(visualise(silent, objective, Settings(steps=100, lr=0.1, redirect=False), cache=False))
+    woken = run_to_end(visualise(silent, objective, Settings(steps=100, lr=0.1), cache=False))
+    assert stuck.objective_start == 0.0 and stuck.objective_end == 0.0
+    assert woken.objective_end > 0.01, woken.objective_end

@@ -55,10 +55,11 @@ class Settings:
     l2: float = 0.05  # weight of the mean squared distance from grey
     images: int = 1  # several images of one objective ...
     diversity: float = 0.0  # ... pushed apart by this weight (Gram-matrix cosine at the layer)
+    redirect: bool = True  # Lucid's redirected ReLU gradient: units silent on the start can wake up
 
     @classmethod
     def unregularised(cls, **kw) -> "Settings":
-        return cls(fourier=False, decorrelate=False, transforms=False, tv=0.0, l2=0.0, **kw)
+        return cls(fourier=False, decorrelate=False, transforms=False, tv=0.0, l2=0.0, redirect=False, **kw)
 
 
 @dataclass
@@ -126,13 +127,18 @@ def to_pil(x: torch.Tensor) -> list[Image.Image]:
 class _Model:
     """The layers the objective reads, the model's normalisation, and measuring a saved image."""
 
-    def __init__(self, loaded: LoadedModel, objective: Objective, diverse: bool, device: str = "cpu"):
+    def __init__(self, loaded: LoadedModel, objective: Objective, diverse: bool, device: str = "cpu", *,
+                 redirect: bool = False):
         self.loaded, self.objective = loaded, objective
         self.device = torch.device(device)
         graph = model_graph(loaded)
         layers = [objective.layer] if objective.layer else []
         # batch norms folded (the same function of the input) and channels-last: ~2x faster on the CPU
         self.net = graph.gradient_model(layers, fold_bn=True).to(self.device, memory_format=torch.channels_last)
+        if redirect:  # silent units can wake up (Lucid's redirected ReLU gradient)
+            from .redirect import redirect_relus
+
+            redirect_relus(self.net)
         self.plain = graph.extractor(layers, logits=True).to(self.device)
         pre = loaded.preprocess
         self.size = pre.crop
@@ -186,7 +192,8 @@ def visualise(loaded: LoadedModel, objective: Objective, settings: Settings = Se
     image = kind(settings.images, size, generator=g, **({"decorrelate": settings.decorrelate}
                                                           if settings.fourier else {}))
     image = image.to(device)  # initialised on the CPU: the same start on every device
-    model = _Model(loaded, objective, settings.images > 1 and settings.diversity > 0, device)
+    model = _Model(loaded, objective, settings.images > 1 and settings.diversity > 0, device,
+                   redirect=settings.redirect)
     with torch.no_grad():
         start = model.measure(to_pil(image()))
     optimiser = torch.optim.Adam(image.parameters(), lr=settings.lr)
