@@ -146,7 +146,7 @@ def test_redirected_relu_passes_gradient_only_to_images_with_none():
 def test_a_channel_silent_on_the_start_wakes_up(small):
     import copy
 
-    silent = copy.deepcopy(small)
+    silent = LoadedModel("silent", copy.deepcopy(small.module), small.preprocess, "random:silent", None)
     m = silent.module
     with torch.no_grad():  # channel 4 reads 0 on grey noise: its largest input there lies just below zero
         grey = torch.full((1, 3, 32, 32), 0.5)
