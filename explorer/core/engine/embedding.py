@@ -345,7 +345,7 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
     if cached and not resumed and run.counts()["pending"] == len(run):
         donor = cache_donor(manifest["family"], dataset.root, exclude=path)  # the files changed since
         if donor is not None:
-            run.copy_rows_from(donor)
+            run.copy_rows_from(donor, retry_failed=True)  # the folder changed: so may have its failures
             run.save()
     pending = np.flatnonzero(np.asarray(run.state) == 0)
     total = len(run)

@@ -263,8 +263,9 @@ class Run:
             self.state[index] = FAILED
         self.state.flush()
 
-    def copy_rows_from(self, donor: "Run") -> int:
-        """Take over every finished row of `donor` whose file is unchanged (same path, size and mtime).
+    def copy_rows_from(self, donor: "Run", *, retry_failed: bool = False) -> int:
+        """Take over every row of `donor` whose file is unchanged (same path, size and mtime); with
+        `retry_failed`, only its finished rows (its failures are tried again).
 
         Used when files were added, removed or changed since the donor run: only the rest
         is computed again. Every array of this run must exist in the donor with the same row
@@ -289,9 +290,11 @@ class Run:
             if donor.content is not None:
                 self.write_content(t, np.asarray(donor.content[d]))
             self.write_rows(t, {key: np.asarray(donor._arrays[key][d]) for key in self._arrays})
-        # failed rows are tried again: a failure can come from outside the file (a decoder installed
-        # since, a demo image, a permission), and retrying the few that fail costs little
-        return len(done)
+        if retry_failed:  # a failure can come from outside the file (a decoder installed since, a demo sample)
+            return len(done)
+        self.mark_failed_many([(t, *donor.failures.get(d, ("failed", "unknown reason")))
+                               for t, d in pairs if donor_state[d] == FAILED])
+        return len(pairs)
 
     def write_content(self, indices: np.ndarray, digests: np.ndarray) -> None:
         """Each row's file digest (n, 16) uint8, written before the row counts as done."""
