@@ -35,8 +35,20 @@ def main(argv: list[str] | None = None) -> int:
                    getattr(args, "screenshot", None))
 
 
+def run() -> None:
+    """The process entry point (the `explorer` script and `python -m explorer`)."""
+    code = main()
+    if code == 130:  # Ctrl-C: the work is closed and saved by now; the interpreter's teardown of torch alone
+        sys.stdout.flush()  # takes about a second, which is what made Ctrl-C feel slow: skip it
+        sys.stderr.flush()
+        import os
+
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
     import multiprocessing
 
     multiprocessing.freeze_support()  # DataLoader workers in a frozen (PyInstaller) bundle
-    sys.exit(main())
+    run()
