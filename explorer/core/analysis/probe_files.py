@@ -41,7 +41,7 @@ def probe_folder(run, layer: str, classifier: str, folds: int, seed: int, sample
 
 def save_probe(run, result: ProbeResult, *, asked_folds: int | None = None) -> Path:
     """Keep `result` in the run folder (replacing the same settings' older result); returns its folder."""
-    from ..run.files import UMASK
+    from ..run.files import UMASK, replace_folder
 
     folds = asked_folds if asked_folds is not None else result.folds
     final = probe_folder(run, result.layer, result.classifier, folds, result.seed, result.sample)
@@ -61,13 +61,7 @@ def save_probe(run, result: ProbeResult, *, asked_folds: int | None = None) -> P
                       folds_used=result.folds, rows=rows_digest(run), n_images=n,
                       created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), created_ns=time.time_ns())
         (tmp / "result.json").write_text(json.dumps(record), encoding="utf-8")
-        old = None
-        if final.exists():
-            old = final.with_name(final.name + f".old-{os.getpid()}")
-            os.rename(final, old)
-        os.rename(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

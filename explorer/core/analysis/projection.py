@@ -340,7 +340,7 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
     import tempfile
     import time
 
-    from ..run.files import UMASK, write_atomic
+    from ..run.files import UMASK, replace_folder, write_atomic
 
     params = projection.params()
     final = _folder(run, params)
@@ -356,13 +356,7 @@ def save_projection(run, projection: Projection, layout: np.ndarray) -> None:
         (tmp / "params.json").write_text(json.dumps(record), encoding="utf-8")
         with open(tmp / "model.pkl", "wb") as f:
             pickle.dump(projection, f, protocol=pickle.HIGHEST_PROTOCOL)
-        old = None
-        if final.exists():
-            old = final.with_name(final.name + f".old-{os.getpid()}")
-            os.rename(final, old)
-        os.rename(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -42,6 +42,18 @@ def write_atomic_with(path: Path, write) -> None:
             os.unlink(tmp)
         raise
 
+def replace_folder(tmp: Path, final: Path) -> None:
+    """Put the complete folder `tmp` where `final` is: the old one is renamed aside first and removed
+    after, so a reader sees the old folder or the new one, never a half-written one."""
+    old = None
+    if final.exists():
+        old = final.with_name(final.name + f".old-{os.getpid()}")
+        os.rename(final, old)
+    os.rename(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def csv_writer(buf):
     """csv.writer for files we read back: a field holding \\r or \\n is quoted, so a file name with a
     carriage return cannot split a row (the csv module only quotes the characters of the line ending)."""
