@@ -142,7 +142,9 @@ def _cli(folder, out, *extra):
     return subprocess.Popen([sys.executable, "-m", "explorer", "embed", str(folder), "--out", str(out),
                              "--model", "resnet18", "--weights", "random", "--batch-size", "4", "--image-size", "112",
                              *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell that starts this suite in the background makes children ignore SIGINT
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _done_rows(out):
