@@ -46,8 +46,11 @@ def test_pipeline_click_gallery_and_hover(qtbot, window, photo_folder, shots):
     expected = NeighbourIndex(state.run.features, metric="cosine").query(target, window.gallery.k_spin.value())
     assert [n.index for n in window.gallery.shown_neighbours] == [n.index for n in expected]
     assert window.gallery.list.count() == len(expected) == 7
-    # items are laid out full size even before their thumbnails arrive (no clipped icons or text)
-    assert window.gallery.list.visualItemRect(window.gallery.list.item(0)).height() >= 96 + 20
+    # items are laid out full size even before their thumbnails arrive (no clipped icons or text): the
+    # placeholder is a full-size icon; a thumbnail that arrived first is as tall as its image
+    lst = window.gallery.list
+    icon = lst.item(0).icon().actualSize(lst.iconSize())
+    assert lst.visualItemRect(lst.item(0)).height() >= icon.height() + lst.fontMetrics().height()
 
     # hover names the right file
     other = 2
