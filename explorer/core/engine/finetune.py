@@ -30,6 +30,7 @@ from torch import nn
 from ..data.datasets import Dataset
 from ..errors import DatasetError, ExplorerError
 from ..model.heads import find_head, replace_head
+from ..model.heads import units as model_units
 from ..model.zoo import LoadedModel
 from ..progress import Step, Work
 from .embedding import resolve_device
@@ -173,15 +174,7 @@ def _trainable_units(module: nn.Module, head_path: str, n: int) -> list[str]:
     """The last `n` parameterised units below the head (top-level children, sequences opened)."""
     if n <= 0:
         return []
-    units = []
-    for name, child in module.named_children():
-        parts = list(child.named_children()) if isinstance(child, (nn.Sequential, nn.ModuleList)) else []
-        for sub, m in (parts or [("", child)]):
-            path = f"{name}.{sub}" if sub else name
-            if path == head_path or head_path.startswith(path + "."):
-                continue
-            if any(True for _ in (m if sub else child).parameters()):
-                units.append(path)
+    units = [u for u in model_units(module) if not (u == head_path or head_path.startswith(u + "."))]
     if n > len(units):
         raise ExplorerError(f"--unfreeze {n}: the model has {len(units)} units below its head "
                             f"({', '.join(units[-3:])} are the last).")

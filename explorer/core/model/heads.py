@@ -28,6 +28,19 @@ def find_head(module: nn.Module, input_size: int) -> str:
     return order[-1]
 
 
+def units(module: nn.Module) -> list[str]:
+    """The model's parameterised units, input to output: top-level children, with sequences (VGG's
+    `features`, ResNet's `layer4`, EfficientNet's `blocks`) opened one level. Fine-tuning unfreezes
+    the last ones; the sanity check randomises them from the output down."""
+    found = []
+    for name, child in module.named_children():
+        parts = list(child.named_children()) if isinstance(child, (nn.Sequential, nn.ModuleList)) else []
+        for sub, m in (parts or [("", child)]):
+            if any(True for _ in m.parameters()):
+                found.append(f"{name}.{sub}" if sub else name)
+    return found
+
+
 def set_submodule(module: nn.Module, path: str, new: nn.Module) -> None:
     *parents, name = path.split(".")
     holder = module

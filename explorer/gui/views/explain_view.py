@@ -56,11 +56,6 @@ class ImageLabel(QLabel):
         self.setPixmap(scaled)
         self.setMinimumHeight(scaled.height())
 
-    def heightForWidth(self, w: int) -> int:
-        if self._pixmap is None or self._pixmap.isNull():
-            return super().heightForWidth(w)
-        return round(self._pixmap.height() * w / max(1, self._pixmap.width()))
-
 
 class ExplainView(QScrollArea):
     explained = Signal()  # the selection's map is on display (tests and screenshots wait for it)
@@ -226,10 +221,6 @@ class ExplainView(QScrollArea):
 
             QTimer.singleShot(0, self.refresh)  # after the tab switch has laid the panel out
 
-    def settings(self) -> dict:
-        return {"method": self.method.currentText(), "layer": self.layer.currentData(),
-                "target": self.target.currentData() or "top1"}
-
     # --- computing --------------------------------------------------------------------------------
     def refresh(self):
         """Explain the selected image (and its neighbours) with the chosen settings, off the GUI thread."""
@@ -254,7 +245,7 @@ class ExplainView(QScrollArea):
 
             explainer = self._explainer_for(model)
             full = load_item(run, index)
-            shown = load_item(run, index, max_side=DISPLAY_SIDE)
+            shown = _display_copy(full)
             steps = explain(explainer, explainer.inputs(full), method, options)
             att = yield from _forward(steps, lambda partial: (index, shown, partial))
             found = []
@@ -266,7 +257,7 @@ class ExplainView(QScrollArea):
                 except Exception:  # an unreadable neighbour is left out; the others are shown
                     continue
                 same = replace(options, target=att.target)  # the same class, so reasons compare
-                found.append((n, load_item(run, n, max_side=DISPLAY_SIDE),
+                found.append((n, _display_copy(image),
                               (yield from _forward(explain(explainer, explainer.inputs(image), method, same)))))
             return index, shown, att, found
 
@@ -407,6 +398,15 @@ class ExplainView(QScrollArea):
                 f"{value.insertion_auc:.3f} (higher is better); target probability against the share of pixels.")
             self.check_plot.setPixmap(QPixmap.fromImage(pil_to_qimage(faithfulness_plot(value))))
         self.checked.emit()
+
+
+def _display_copy(image):
+    """A copy at most DISPLAY_SIDE pixels on a side, from the image already decoded for the network."""
+    from PIL import Image
+
+    shown = image.copy()
+    shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.LANCZOS)
+    return shown
 
 
 def _forward(steps, wrap=None):

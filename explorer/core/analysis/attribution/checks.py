@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...progress import Step, Work
+from ...progress import Step, Work, run_to_end
 from .explainer import Explainer, cascade_units
 from .methods import Attribution, Options, baseline_image, explain
 
@@ -49,13 +49,7 @@ def sanity_check(explainer: Explainer, x: torch.Tensor, original: Attribution, *
     for i in range(len(units)):
         yield Step(i, len(units), f"sanity: randomising {units[i]}")
         shuffled = Explainer(explainer.loaded, randomised=units[:i + 1], device=str(explainer.device))
-        work = explain(shuffled, x, original.method, options)
-        while True:
-            try:
-                next(work)
-            except StopIteration as stop:
-                again = stop.value
-                break
+        again = run_to_end(explain(shuffled, x, original.method, options))
         rhos.append(rank_correlation(original.heat(), again.heat()))
     yield Step(len(units), len(units), "sanity")
     return SanityResult(units, rhos)

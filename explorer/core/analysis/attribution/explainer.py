@@ -172,17 +172,10 @@ def _describe(gm: fx.GraphModule, node) -> str:
 # --- cascading randomisation (Adebayo et al. 2018) ----------------------------------------------
 
 def cascade_units(loaded: LoadedModel) -> list[str]:
-    """The model's parameterised units from the output down: top-level children, with sequences
-    (VGG's `features`, EfficientNet's `blocks`) opened one level."""
-    units = []
-    for name, child in loaded.module.named_children():
-        parts = list(child.named_children()) if isinstance(child, (nn.Sequential, nn.ModuleList)) else []
-        for sub, m in (parts or [("", child)]):
-            full = f"{name}.{sub}" if sub else name
-            m = m if sub else child
-            if any(True for _ in m.parameters()):
-                units.append(full)
-    return units[::-1]
+    """The model's parameterised units from the output down (model.heads.units, reversed)."""
+    from ...model.heads import units
+
+    return units(loaded.module)[::-1]
 
 
 def randomise(module: nn.Module, units: Sequence[str]) -> None:

@@ -184,10 +184,6 @@ def grad_cam_grid(explainer: Explainer, x: torch.Tensor, target: int, layer: str
     return _Pass(explainer, x, (layer,)).grad_cam(target, layer, plus=plus)
 
 
-def grad_cam(explainer: Explainer, x: torch.Tensor, target: int, layer: str, *, plus: bool = False) -> np.ndarray:
-    return _upsample(grad_cam_grid(explainer, x, target, layer, plus=plus), explainer.input_size)
-
-
 # --- occlusion -------------------------------------------------------------------------------------
 
 def occlusion_window(size: int, window: int | None, stride: int | None) -> tuple[int, int]:
