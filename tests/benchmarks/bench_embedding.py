@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from explorer.core.data.datasets import open_dataset
-from explorer.core.engine.embedding import embed_dataset, resolve_device
+from explorer.core.engine.embedding import embed_dataset, half_forward, resolve_device
 from explorer.core.model.graph import model_graph
 from explorer.core.model.zoo import load_model
 
@@ -39,14 +39,15 @@ def forward_only(model, layer, graph, device, batch_size, batches):
     ext = graph.extractor([layer]).to(device).to(memory_format=torch.channels_last)
     size = model.preprocess.crop
     x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    with torch.inference_mode(), amp:
-        ext(x)
+    # the pipeline's own forward: float16 autocast on CUDA (with its overflow check), plain elsewhere
+    run = (lambda: half_forward(ext, x)) if device.type == "cuda" else (lambda: ext(x))
+    with torch.inference_mode():
+        run()
         if device.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
         for _ in range(batches):
-            y = ext(x)[layer]
+            y = run()[layer]
             y.float().flatten(2).mean(2).cpu()  # the same host copy the pipeline makes
         if device.type == "cuda":
             torch.cuda.synchronize()

@@ -55,6 +55,18 @@ def test_the_fourier_parameterisation_round_trips_an_image(decorrelate):
         np.testing.assert_allclose(param().numpy(), image.numpy(), atol=2e-5)
 
 
+def test_the_parameterisation_follows_its_module_to_another_device_and_dtype():
+    """Its constants move with it: on an H200 the colour matrix stayed on the CPU and every GPU run failed.
+    float64 stands in for the GPU here: a constant left behind fails the same way."""
+    rng = np.random.default_rng(1)
+    image = torch.tensor(rng.uniform(0.05, 0.95, (1, 3, 16, 16)), dtype=torch.float64)
+    param = FourierImage(1, 16).to(torch.float64).from_image(image)
+    with torch.no_grad():
+        out = param()
+    assert out.dtype == torch.float64
+    np.testing.assert_allclose(out.numpy(), image.numpy(), atol=1e-5)
+
+
 def test_a_fresh_parameterisation_is_grey_noise():
     with torch.no_grad():
         x = FourierImage(1, 32, generator=torch.Generator().manual_seed(0))()

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ...errors import ExplorerError
 from ...progress import Step, Work
+from ...model.precision import exact_float32
 from .explainer import Explainer
 from .names import BASELINES, LAYER_METHODS, METHODS
 from .targets import Prediction, class_name, resolve_target, top_k
@@ -58,6 +59,11 @@ def explain(explainer: Explainer, x: torch.Tensor, method: str, options: Options
         raise ExplorerError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     if options.baseline not in BASELINES:
         raise ExplorerError(f"Unknown baseline {options.baseline!r}; choose one of {', '.join(BASELINES)}.")
+    with exact_float32(explainer.device):
+        return (yield from _explain(explainer, x, method, options))
+
+
+def _explain(explainer: Explainer, x: torch.Tensor, method: str, options: Options) -> Work[Attribution]:
     x = x[:1].to(explainer.device)
     layer = explainer.resolve_layer(options.layer) if method in LAYER_METHODS else None
     # gradient methods take the top five from their own forward pass: one pass fewer per map

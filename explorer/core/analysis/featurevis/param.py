@@ -42,7 +42,7 @@ class FourierImage(nn.Module):
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
         image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho") / 4.0
         if self.decorrelate:
-            image = torch.einsum("ij,njhw->nihw", COLOUR, image)
+            image = torch.einsum("ij,njhw->nihw", COLOUR.to(image), image)  # on its device (GPU)
         return torch.sigmoid(image)
 
     @torch.no_grad()
@@ -50,7 +50,7 @@ class FourierImage(nn.Module):
         """Set the parameters so that forward() returns `image` ((n, 3, size, size) in (0, 1))."""
         x = torch.logit(image.clamp(1e-4, 1 - 1e-4))
         if self.decorrelate:
-            x = torch.einsum("ij,njhw->nihw", torch.linalg.inv(COLOUR), x)
+            x = torch.einsum("ij,njhw->nihw", torch.linalg.inv(COLOUR).to(x), x)
         spectrum = torch.fft.rfft2(x * 4.0, norm="ortho") / self.scale
         self.spectrum.copy_(torch.view_as_real(spectrum))
         return self
