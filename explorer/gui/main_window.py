@@ -64,6 +64,12 @@ def about_text(device: str = "") -> str:
 
 SIDE_TABS = 26  # px: the right docks' tab bar, its titles running down the window's edge
 
+
+def first_size(available) -> tuple[int, int]:
+    """The first window: 1440x900, or the screen's free area (a QRect) less room for the window manager's
+    frame and title bar, so that a 1366x768 screen shows every edge of it."""
+    return min(1440, available.width() - 16), min(900, available.height() - 48)
+
 class MainWindow(QMainWindow):
     pipeline_finished = Signal()  # the final layout for the current settings is drawn
     pipeline_failed = Signal(str)
@@ -169,7 +175,7 @@ class MainWindow(QMainWindow):
         self.bridge.run_changed.connect(self._update_counts)
         self.bridge.selection_changed.connect(self._update_counts)
         self.setAcceptDrops(True)
-        self.resize(1440, 900)
+        self.resize(*first_size(self.screen().availableGeometry()))  # a 1366x768 laptop shows it whole
         if remember:
             self._restore()
 
