@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -23,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--screenshot", default=None, help="where to write the window PNG")
         args = p.parse_args(argv)
         return run_self_test(args.report, args.screenshot, _T0)
-    from .cli.main import build_parser, main as cli_main
+    from .cli.main import COMMANDS, build_parser, main as cli_main
 
+    if argv and argv[0] not in COMMANDS and os.path.exists(argv[0]):
+        argv.insert(0, "gui")  # the menu entry's `cnn-feature-explorer %f`: a folder dropped on the launcher
     args = build_parser().parse_args(argv)
     if args.command not in (None, "gui"):
         return cli_main(argv)
