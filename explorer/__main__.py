@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
 
         from .selftest import run_self_test
 
-        p = argparse.ArgumentParser(prog="explorer --self-test")
+        from .resources import command_name
+
+        p = argparse.ArgumentParser(prog=f"{command_name()} --self-test")
         p.add_argument("--self-test", action="store_true")
         p.add_argument("--report", default=None, help="where to write the JSON report")
         p.add_argument("--screenshot", default=None, help="where to write the window PNG")

@@ -13,6 +13,7 @@ from importlib import import_module
 from typing import Callable
 
 from .. import __version__
+from ..resources import command_name, own_command
 
 EXIT_ERROR, EXIT_CANCELLED, EXIT_BROKEN_PIPE, EXIT_INTERNAL = 2, 130, 141, 1
 
@@ -66,7 +67,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="explorer", description="CNN Feature Explorer: see what a CNN has learned "
+    p = Parser(prog=command_name(), description="CNN Feature Explorer: see what a CNN has learned "
                                 "about your images. Without a command: the desktop app.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command")
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fail(message: str, code: int = EXIT_ERROR) -> int:
     try:
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {own_command(message)}", file=sys.stderr)
     except (BrokenPipeError, ValueError):
         pass
     return code

@@ -6,6 +6,8 @@ import os
 import re
 import sys
 
+from ..resources import own_command
+
 # Debian/Ubuntu package of a library, where the usual rule (libFoo-bar.so.N -> libfoo-barN) does not hold
 PACKAGE_EXCEPTIONS = {"libglib-2.0.so.0": "libglib2.0-0", "libgthread-2.0.so.0": "libglib2.0-0",
                       "libz.so.1": "zlib1g", "libgcc_s.so.1": "libgcc-s1", "libharfbuzz.so.0": "libharfbuzz0b"}
@@ -80,14 +82,14 @@ def run_app(dataset: str | None = None, model: str | None = None, layer: str | N
     """Open the main window and run the pipeline; with `screenshot`, save the window and exit."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                                  or os.environ.get("QT_QPA_PLATFORM")):
-        print("No display to open the window on. On a server, 'explorer demo' runs the pipeline in the "
-              "terminal and 'explorer embed/project/neighbours' do the rest; to render the window "
-              "headless, set QT_QPA_PLATFORM=offscreen (with --screenshot PATH).", file=sys.stderr)
+        print(own_command("No display to open the window on. On a server, 'explorer demo' runs the pipeline in "
+                          "the terminal and 'explorer embed/project/neighbours' do the rest; to render the window "
+                          "headless, set QT_QPA_PLATFORM=offscreen (with --screenshot PATH)."), file=sys.stderr)
         return 2
     if sys.platform.startswith("linux") and _uses_xcb():
         problem = xcb_problem()
         if problem:
-            print(problem, file=sys.stderr)
+            print(own_command(problem), file=sys.stderr)
             return 2
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QHBoxLayout, Q
 
 from ..core.session import Session
 from ..core.data.sources import image_source
-from ..resources import resource_path
+from ..resources import own_command, resource_path
 from .bridge import SessionBridge
 from .jobs import JobRunner, freeze_heap
 from .thumbnails import ThumbnailCache
@@ -587,7 +587,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.pipeline_finished.emit)
 
     def _job_failed(self, lane: str, name: str, message: str):
-        self.last_error = f"{name} failed: {message}"
+        self.last_error = own_command(f"{name} failed: {message}")  # a bundle's command, not `explorer`
         self.banner.setText(self.last_error)
         self.banner.show()
         if lane == "pipeline":
