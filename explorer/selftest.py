@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -33,7 +34,15 @@ def _images() -> Path:
 
 def run_self_test(report_path: str | None = None, screenshot: str | None = None, t0: float | None = None) -> int:
     t0 = t0 or time.perf_counter()
-    out_dir = Path(tempfile.mkdtemp(prefix="explorer-selftest-"))
+    out_dir = Path(tempfile.mkdtemp(prefix="explorer-selftest-"))  # run folder, cache: removed at the end
+    try:
+        return _run(out_dir, report_path, screenshot, t0)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _run(out_dir: Path, report_path: str | None, screenshot: str | None, t0: float) -> int:
+    asked = report_path is not None
     report_path = Path(report_path or out_dir / "self-test.json")
     screenshot = Path(screenshot or out_dir / "self-test.png")
     report: dict = {"ok": False, "checks": {}, "timings": {}, "platform": platform.platform(),
@@ -52,9 +61,12 @@ def run_self_test(report_path: str | None = None, screenshot: str | None = None,
     report["timings"]["total_s"] = round(time.perf_counter() - t0, 2)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: report[k] for k in ("ok", "timings", "checks")} | {"report": str(report_path)}, indent=2))
+    print(json.dumps({k: report[k] for k in ("ok", "timings", "checks")} | {"report": str(report_path) if asked else None},
+                     indent=2))
     if not report["ok"]:
         print(f"self-test failed: {report.get('reason')}", file=sys.stderr)
+        if not asked:  # the report goes with the temporary folder: its traceback goes to stderr
+            print(report.get("traceback", ""), file=sys.stderr, end="")
     return 0 if report["ok"] else 1
 
 
