@@ -1,12 +1,16 @@
 """Exact nearest neighbours in the full feature space (not in the 2-D map).
 
-A brute-force scan is exact and, with features held once as float32, fast: one
-matrix-vector product over 100k x 512 is a few milliseconds. The best candidates
-are re-ranked in float64, so the order matches a float64 brute force.
+The index keeps the features as the run stores them (float16, usually memory-mapped: no copy) and
+holds only n float32 norms besides; a float32 copy would cost +977 MB at 200k x 1280. Rows are
+scanned in blocks turned into float32 on the fly, each block one matrix product with a block of
+queries (BLAS), the best candidates kept by argpartition and re-ranked in float64, so the order
+matches a float64 brute force. One kernel serves a single query (the gallery), many (label issues,
+the kNN probe) and similarity blocks (near duplicates).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +19,14 @@ from ..errors import ExplorerError
 
 METRICS = ("cosine", "euclidean")
 _MARGIN = 8  # extra float32 candidates re-ranked in float64
+_SCRATCH = 1 << 22  # float32 scores held at once per block of queries (16 MB; 32 more for argpartition)
+_TILE = 1 << 18  # elements of one block of rows turned into float32 (1 MB: stays in cache)
+
+# numpy's float16 -> float32 cast is slow (~2 ns a value, 5x a float32 matrix-vector product). The
+# bits do it faster: read two float16 as one int32, shift each half into float32's place and mask,
+# which gives x * 2**-112 exactly (subnormals too); 2**56 of it goes on the queries, 2**56 on the result.
+_MASK = np.int32(-0x70002000)  # 0x8FFFE000: sign, exponent and mantissa bits in float32's places
+_SCALE = np.float32(2.0 ** 56)
 
 
 @dataclass(frozen=True)
@@ -24,102 +36,206 @@ class Neighbour:
 
 
 class NeighbourIndex:
-    """features: (n, d); valid: (n,) bool, rows that may be returned (embedded ones)."""
+    """features: (n, d), best float16 or float32 (kept as given, a memmap too); valid: (n,) bool,
+    rows that may be returned (embedded ones)."""
 
     def __init__(self, features: np.ndarray, *, metric: str = "cosine", valid: np.ndarray | None = None):
         if metric not in METRICS:
             raise ExplorerError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
         self.metric = metric
-        self._source = features
-        x = np.ascontiguousarray(features, dtype=np.float32)
-        self.valid = np.ones(len(x), bool) if valid is None else np.asarray(valid, bool).copy()
-        if metric == "cosine":
-            norms = np.linalg.norm(x, axis=1, keepdims=True)
-            x = x / np.where(norms > 0, norms, 1.0)
-        else:
-            self._sq = np.einsum("ij,ij->i", x, x)
+        x = features if isinstance(features, np.ndarray) else np.asarray(features)
+        self._source = x  # exact values for the float64 re-rank
+        if x.ndim != 2:
+            raise ExplorerError(f"Features must be a table of rows (n, d), not shape {x.shape}.")
+        if x.dtype not in (np.float16, np.float32) or not x.dtype.isnative or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=np.float32)
         self._x = x
+        n, d = x.shape
+        self._words = None  # int32 view of float16 pairs, where the bit trick applies
+        if x.dtype == np.float16 and d % 2 == 0 and d and sys.byteorder == "little":
+            self._words = x.view(np.int32)
+        self.valid = np.ones(n, bool) if valid is None else np.asarray(valid, bool).copy()
+        self._tile = max(16, _TILE // max(1, d))
+        sq = np.empty(n, np.float32)
+        bits = np.empty((2, self._tile, d // 2), np.int32) if self._words is not None else None
+        for start in range(0, n, self._tile):
+            stop = min(n, start + self._tile)
+            if bits is None:
+                block = np.asarray(x[start:stop], np.float32)
+                sq[start:stop] = np.einsum("ij,ij->i", block, block)
+            else:
+                for part in self._halves(start, stop, bits):
+                    part *= np.float32(2.0 ** 112)  # exact values (squares of x * 2**-112 would underflow)
+                sq[start:stop] = np.einsum("bij,bij->i", bits.view(np.float32)[:, :stop - start],
+                                           bits.view(np.float32)[:, :stop - start])
+        # The score each row is ranked by is (products x column factor) + column offset.
+        scale = _SCALE if self._words is not None else np.float32(1.0)
+        if metric == "cosine":
+            norms = np.sqrt(sq)
+            self._factor = np.where(norms > 0, -scale / np.where(norms > 0, norms, 1), 0).astype(np.float32)
+            self._offset = None
+        else:
+            self._factor = None
+            self._offset = sq
+        self._scale = scale
 
     def __len__(self) -> int:
         return len(self._x)
 
+    # --- queries ------------------------------------------------------------------------------------
     def query(self, index: int, k: int = 10) -> list[Neighbour]:
         """The k nearest valid rows to row `index`, itself excluded, nearest first."""
-        if not 0 <= index < len(self._x):
-            raise ExplorerError(f"Index {index} is out of range (0..{len(self._x) - 1}).")
-        if not self.valid[index]:
-            raise ExplorerError(f"Item {index} has no features (it could not be embedded).")
-        return self._search(self._x[index], k, exclude=index,
-                            exact_query=np.asarray(self._source[index], dtype=np.float64))
+        found, dist = self.query_many([index], k)
+        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
 
     def query_vector(self, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
-        v = np.asarray(vector, dtype=np.float32)
-        if self.metric == "cosine":
-            v = v / (np.linalg.norm(v) or 1.0)
-        return self._search(v, k, exclude=None, exact_query=np.asarray(vector, dtype=np.float64))
+        found, dist = self.query_vectors(np.asarray(vector)[None, :], k)
+        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
 
-    def query_many(self, indices, k: int = 10, *, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    def query_many(self, indices, k: int = 10, *, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest valid rows to each of `indices` (each excluding itself), in one blocked pass.
 
         Returns (neighbours, distances), both (len(indices), k), nearest first; rows with fewer than
-        k valid neighbours are padded with -1 and inf. One matrix product per block of queries
-        (BLAS does the work), top candidates by argpartition, re-ranked in float64 as `query` does,
-        so the answers equal `query`'s.
+        k valid neighbours are padded with -1 and inf. Equal to `query` one by one.
         """
         idx = np.asarray(indices, dtype=np.int64).ravel()
         if idx.size and (idx.min() < 0 or idx.max() >= len(self._x)):
-            raise ExplorerError(f"Index out of range (0..{len(self._x) - 1}).")
+            bad = int(idx[(idx < 0) | (idx >= len(self._x))][0])
+            raise ExplorerError(f"Index {bad} is out of range (0..{len(self._x) - 1}).")
         if idx.size and not self.valid[idx].all():
             bad = int(idx[~self.valid[idx]][0])
             raise ExplorerError(f"Item {bad} has no features (it could not be embedded).")
+        return self._search(idx, None, k, block)
+
+    def query_vectors(self, vectors: np.ndarray, k: int = 10, *, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """query_many for vectors (m, d) from elsewhere (nothing excluded)."""
+        v = np.asarray(vectors)
+        if v.ndim != 2 or v.shape[1] != self._x.shape[1]:
+            raise ExplorerError(f"Query vectors must be (m, {self._x.shape[1]}), not {v.shape}.")
+        return self._search(None, v, k, block)
+
+    def scores(self, rows: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(len(rows), stop - start) float32: what the index ranks by, smaller is nearer, for `rows`
+        against rows start..stop: minus the cosine similarity (cosine), or the squared distance less
+        the query's squared norm (euclidean); inf for invalid rows. Nothing is excluded."""
+        stop = len(self._x) if stop is None else stop
+        q = self._prepare(np.asarray(self._source[np.asarray(rows)]))
+        out = np.empty((len(q), stop - start), np.float32)
+        self._fill(q, start, stop, out)
+        return out
+
+    # --- the kernel ---------------------------------------------------------------------------------
+    def _search(self, idx, vectors, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+        count = len(idx) if idx is not None else len(vectors)
         k = max(0, int(k))
-        out_i = np.full((len(idx), k), -1, np.int64)
-        out_d = np.full((len(idx), k), np.inf)
-        n_ok = int(self.valid.sum())
-        m = min(k + _MARGIN, max(0, n_ok - 1))
-        if m <= 0 or k == 0:
+        out_i = np.full((count, k), -1, np.int64)
+        out_d = np.full((count, k), np.inf)
+        n = len(self._x)
+        m = min(k + _MARGIN, n)
+        if k == 0 or m == 0 or not self.valid.any():
             return out_i, out_d
-        for start in range(0, len(idx), block):
-            q = idx[start:start + block]
-            products = self._x[q] @ self._x.T  # (b, n)
-            score = -products if self.metric == "cosine" else self._sq[None, :] - 2.0 * products
-            score[:, ~self.valid] = np.inf
-            score[np.arange(len(q)), q] = np.inf
-            cand = np.argpartition(score, m - 1, axis=1)[:, :m] if m < score.shape[1] else \
-                np.broadcast_to(np.arange(score.shape[1]), score.shape)
-            for row, (i, c) in enumerate(zip(q, cand)):
-                c = c[np.isfinite(score[row, c])]
-                exact = self._exact_distances(c, np.asarray(self._source[i], dtype=np.float64))
-                order = np.lexsort((c, exact))[:k]
-                out_i[start + row, :len(order)] = c[order]
-                out_d[start + row, :len(order)] = exact[order]
+        block = max(1, min(int(block), count))
+        for qs in range(0, count, block):
+            qe = min(count, qs + block)
+            exact = np.asarray(self._source[idx[qs:qe]] if idx is not None else vectors[qs:qe], np.float64)
+            q = self._prepare(exact)
+            width = min(n, max(self._tile, _SCRATCH // len(q)))
+            scratch = np.empty((len(q), width), np.float32)
+            best_s = np.empty((len(q), 0), np.float32)
+            best_i = np.empty((len(q), 0), np.int64)
+            for ws in range(0, n, width):
+                we = min(n, ws + width)
+                s = scratch[:, :we - ws]
+                self._fill(q, ws, we, s)
+                if idx is not None:  # a row is not its own neighbour
+                    mine = np.flatnonzero((idx[qs:qe] >= ws) & (idx[qs:qe] < we))
+                    s[mine, idx[qs:qe][mine] - ws] = np.inf
+                cand = _smallest(s, m) + ws
+                best_i = np.concatenate([best_i, cand], axis=1)
+                best_s = np.concatenate([best_s, np.take_along_axis(s, cand - ws, axis=1)], axis=1)
+                if best_i.shape[1] > m:
+                    keep = _smallest(best_s, m)
+                    best_i = np.take_along_axis(best_i, keep, axis=1)
+                    best_s = np.take_along_axis(best_s, keep, axis=1)
+            out_i[qs:qe], out_d[qs:qe] = self._rerank(best_i, np.isfinite(best_s), exact, k)
         return out_i, out_d
 
-    def _search(self, q: np.ndarray, k: int, exclude: int | None, exact_query: np.ndarray) -> list[Neighbour]:
-        k = max(0, int(k))
+    def _prepare(self, q: np.ndarray) -> np.ndarray:
+        """Queries (b, d) as the kernel multiplies them: float32, unit length for cosine, in the
+        bit trick's column order (even columns, then odd) and scale."""
+        q = np.asarray(q, np.float64)
         if self.metric == "cosine":
-            score = -(self._x @ q)  # smaller is nearer
+            norms = np.linalg.norm(q, axis=1, keepdims=True)
+            q = q / np.where(norms > 0, norms, 1.0)
+        if self._words is not None:
+            q = np.concatenate([q[:, 0::2], q[:, 1::2]], axis=1) * float(_SCALE)
+        return np.ascontiguousarray(q, np.float32)
+
+    def _fill(self, q: np.ndarray, start: int, stop: int, out: np.ndarray) -> None:
+        """out (b, stop - start) <- the scores of queries q (prepared) against rows start..stop."""
+        if self._words is None:
+            for ts in range(start, stop, self._tile):
+                te = min(stop, ts + self._tile)
+                np.matmul(q, np.asarray(self._x[ts:te], np.float32).T, out=out[:, ts - start:te - start])
         else:
-            score = self._sq - 2.0 * (self._x @ q)
-        score[~self.valid] = np.inf
-        if exclude is not None:
-            score[exclude] = np.inf
-        n_ok = int(np.isfinite(score).sum())
-        m = min(k + _MARGIN, n_ok)
-        if m <= 0:
-            return []
-        cand = np.argpartition(score, m - 1)[:m] if m < len(score) else np.arange(len(score))
-        cand = cand[np.isfinite(score[cand])]
-        exact = self._exact_distances(cand, exact_query)
-        order = np.lexsort((cand, exact))[:k]
-        return [Neighbour(int(cand[i]), float(exact[i])) for i in order]
-
-    def _exact_distances(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-        x = np.asarray(self._source[rows], dtype=np.float64)
+            half = self._words.shape[1]
+            qe, qo = q[:, :half], q[:, half:]
+            bits = np.empty((2, min(self._tile, stop - start), half), np.int32)  # reused: no page faults
+            odd_part = np.empty((len(q), bits.shape[1]), np.float32)
+            for ts in range(start, stop, self._tile):
+                te = min(stop, ts + self._tile)
+                even, odd = self._halves(ts, te, bits)
+                o = out[:, ts - start:te - start]
+                np.matmul(qe, even.T, out=o)
+                np.add(o, np.matmul(qo, odd.T, out=odd_part[:, :te - ts]), out=o)
         if self.metric == "cosine":
-            nx = np.linalg.norm(x, axis=1)
-            nq = np.linalg.norm(q)
-            denom = np.where((nx > 0) & (nq > 0), nx * nq, 1.0)
-            return 1.0 - (x @ q) / denom
-        return np.sqrt(np.maximum(((x - q) ** 2).sum(axis=1), 0.0))
+            np.multiply(out, self._factor[start:stop], out=out)
+        else:
+            np.multiply(out, -2 * self._scale, out=out)
+            np.add(out, self._offset[start:stop], out=out)
+        invalid = np.flatnonzero(~self.valid[start:stop])
+        if len(invalid):
+            out[:, invalid] = np.inf
 
+    def _halves(self, start: int, stop: int, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows start..stop of float16 features as two float32 tables, the even columns and the odd
+        ones, times 2**-112 (the bit trick), written into bits (2, >= stop - start, d / 2) int32."""
+        words = self._words[start:stop]
+        even, odd = bits[0, :len(words)], bits[1, :len(words)]
+        np.left_shift(words, 16, out=even)  # little-endian: the even column is the low half
+        np.right_shift(even, 3, out=even)
+        np.bitwise_and(even, _MASK, out=even)
+        np.right_shift(words, 3, out=odd)
+        np.bitwise_and(odd, _MASK, out=odd)
+        return even.view(np.float32), odd.view(np.float32)
+
+    def _rerank(self, cand: np.ndarray, ok: np.ndarray, exact_q: np.ndarray, k: int):
+        """Candidates (b, m) measured in float64 against the queries (b, d), nearest k first (ties by index)."""
+        b, m = cand.shape
+        out_i = np.full((b, k), -1, np.int64)
+        out_d = np.full((b, k), np.inf)
+        step = max(1, (1 << 22) // max(1, m * exact_q.shape[1]))  # float64 candidate rows held at once
+        for s in range(0, b, step):
+            c, good, q = cand[s:s + step], ok[s:s + step], exact_q[s:s + step]
+            x = np.asarray(self._source[np.where(good, c, 0).ravel()], np.float64).reshape(len(c), m, -1)
+            if self.metric == "cosine":
+                dot = np.einsum("bmd,bd->bm", x, q)
+                denom = np.linalg.norm(x, axis=2) * np.linalg.norm(q, axis=1)[:, None]
+                dist = 1.0 - dot / np.where(denom > 0, denom, 1.0)
+            else:
+                dist = np.sqrt(np.maximum(((x - q[:, None, :]) ** 2).sum(axis=2), 0.0))
+            dist = np.where(good, dist, np.inf)
+            key = np.where(good, c, np.iinfo(np.int64).max)
+            order = np.lexsort((key, dist), axis=-1)[:, :k]
+            taken = np.take_along_axis(good, order, axis=1)
+            width = order.shape[1]
+            out_i[s:s + step, :width] = np.where(taken, np.take_along_axis(c, order, axis=1), -1)
+            out_d[s:s + step, :width] = np.where(taken, np.take_along_axis(dist, order, axis=1), np.inf)
+        return out_i, out_d
+
+
+def _smallest(s: np.ndarray, m: int) -> np.ndarray:
+    """(b, min(m, width)) column indices of each row's m smallest values, in no order."""
+    if m >= s.shape[1]:
+        return np.broadcast_to(np.arange(s.shape[1]), s.shape).copy()
+    return np.argpartition(s, m - 1, axis=1)[:, :m]
