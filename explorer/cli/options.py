@@ -117,6 +117,9 @@ def embed_options(sp) -> None:
                     help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     sp.add_argument("--batch-size", type=batch_size, default=64)
     sp.add_argument("--workers", type=workers, default=None, help="image decoding processes (default: by device)")
+    sp.add_argument("--decode", choices=("auto", "cpu", "gpu"), default="auto",
+                    help="where JPEGs are decoded: auto (on the GPU when embedding on CUDA, with nvJPEG), cpu, gpu; "
+                         "GPU-decoded runs are kept apart from CPU-decoded ones")
 
 
 # --- places (checked when the command runs) -----------------------------------------------------------

@@ -103,7 +103,7 @@ def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Wo
     result = yield from embed_dataset(
         prepared.dataset, prepared.model, request.layer, out=request.out, device=request.device,
         batch_size=request.batch_size, workers=request.workers, overwrite=request.overwrite,
-        graph=prepared.graph, verify=request.verify,
+        graph=prepared.graph, verify=request.verify, decode=request.decode,
         arrays=None if request.predictions else default_arrays())  # None: with the predictions
     if request.out is None and result.run.complete:
         remember(request, prepared.dataset.fingerprint(), result.run.key)

@@ -14,7 +14,8 @@ Checks:
   explain      Grad-CAM, guided backprop, integrated gradients and occlusion on the GPU equal the CPU's
   finetune     a head trained on the GPU (last block unfrozen) loads back with its class names
   featurevis   64 steps of class visualisation on the device: the time, and the logit rises
-  bench        tests/benchmarks/bench_embedding.py --device cuda
+  decode       JPEGs decoded on the GPU give the CPU-decoded rows, failures and features (cosine > 0.999)
+  bench        tests/benchmarks/bench_embedding.py --device cuda --decode cpu gpu
 """
 
 from __future__ import annotations
@@ -228,7 +229,8 @@ def check_oom(ctx) -> list[str]:
 
 
 def check_bench(ctx) -> list[str]:
-    extra = ["--images", "2048"] if ctx.device != "cpu" else ["--images", "64", "--batch-size", "16"]
+    extra = (["--images", "2048", "--decode", "cpu", "gpu"] if ctx.device != "cpu"
+             else ["--images", "64", "--batch-size", "16"])
     cmd = [sys.executable, str(ROOT / "tests" / "benchmarks" / "bench_embedding.py"), "--device", ctx.device, *extra]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
@@ -236,6 +238,38 @@ def check_bench(ctx) -> list[str]:
     lines = [l for l in proc.stdout.splitlines() if l.strip()]
     expect(any(l.startswith("ratio") for l in lines), "bench_embedding.py printed no ratio")
     return lines
+
+
+def check_decode(ctx) -> list[str]:
+    """JPEGs decoded on the GPU (issue 16): the same rows and failures as the CPU's, features within 0.999."""
+    import numpy as np
+
+    from explorer.core.data.datasets import open_dataset
+    from explorer.core.engine import gpu_jpeg
+    from explorer.core.model.zoo import load_model
+    from tests.core.test_gpu_jpeg import make_mixed
+
+    if not gpu_jpeg.available(__import__("torch").device(ctx.device)):
+        return ["skipped: needs a CUDA device (tests/core/test_gpu_jpeg.py runs the same path on the CPU)"]
+    folder = make_mixed(ctx.tmp / "mixed")
+    model = load_model("resnet18", "random")
+    runs = {}
+    for decode in ("cpu", "gpu"):
+        from explorer.core.engine.embedding import embed_dataset
+        from explorer.core.progress import run_to_end
+
+        runs[decode] = run_to_end(embed_dataset(open_dataset(folder), model, "layer3.1.add", out=ctx.tmp / decode,
+                                                device=ctx.device, decode=decode, batch_size=4, workers=2)).run
+    cpu, gpu = runs["cpu"], runs["gpu"]
+    statuses = [cpu.status(i) for i in range(len(cpu))]
+    expect([gpu.status(i) for i in range(len(gpu))] == statuses,
+           f"statuses differ: {[gpu.status(i) for i in range(len(gpu))]} vs {statuses}")
+    ok = np.asarray(cpu.state) == 1
+    c = cosines(np.asarray(cpu.features, np.float32)[ok], np.asarray(gpu.features, np.float32)[ok])
+    expect(c.min() > COSINE_MIN, f"GPU-decoded features: cosine {c.min():.5f}")
+    failed = sorted(r.path for r, s in zip(cpu.rows, statuses) if s[0] != "ok")
+    return [f"{len(cpu)} files: GPU-decoded features cosine to CPU-decoded min {c.min():.5f}; the same failures "
+            f"({', '.join(failed)}); manifest decode {gpu.manifest.get('decode')}"]
 
 
 def check_predictions(ctx) -> list[str]:
@@ -331,7 +365,7 @@ def check_featurevis(ctx) -> list[str]:
 
 CHECKS = {"amp": check_amp, "switching": check_switching, "overlay": check_overlay, "oom": check_oom,
           "predictions": check_predictions, "explain": check_explain, "finetune": check_finetune,
-          "featurevis": check_featurevis, "bench": check_bench}
+          "featurevis": check_featurevis, "decode": check_decode, "bench": check_bench}
 
 
 class Context:

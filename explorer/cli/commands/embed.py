@@ -42,10 +42,16 @@ def embed(dataset_spec: str, args, quiet: bool = False):
     layer = layers(args.layer)
     if args.out is not None:
         output_folder(args.out, "--out")  # a read-only place, or one under a file: said before any work
+    if getattr(args, "decode", "auto") == "gpu":  # said before the listing and the model, not after
+        from ...core.engine.embedding import resolve_device
+        from ...core.engine.gpu_jpeg import choose
+
+        choose("gpu", resolve_device(args.device))
     request = EmbedRequest(dataset_spec, args.model, weights(args.weights), layer, args.image_size,
                            args.out, args.device, args.batch_size, args.workers,
                            getattr(args, "overwrite", False), verify=getattr(args, "verify", False),
-                           predictions=not getattr(args, "no_predictions", False))
+                           predictions=not getattr(args, "no_predictions", False),
+                           decode=getattr(args, "decode", "auto"))
 
     def loaded(partial, bar):
         if isinstance(partial, Prepared):  # the model is loaded: the embedding starts

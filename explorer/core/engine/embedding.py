@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..data.datasets import Dataset
+from . import gpu_jpeg
 from ..errors import DatasetError, DecodeError, ExplorerError
 from ..model.extract import LOGITS
 from ..model.graph import ModelGraph, model_graph
@@ -76,7 +77,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ExplorerError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
 
 
-def family_key(model: LoadedModel, layers: str | Sequence[str], arrays: Sequence[str] | None = None) -> str:
+def family_key(model: LoadedModel, layers: str | Sequence[str], arrays: Sequence[str] | None = None,
+               decode: str = "cpu") -> str:
     """Everything that changes the numbers except the files: model, weights, layers, arrays, input, pooling.
 
     A one-layer run of the default arrays keeps the key of the first release, so its runs are found again;
@@ -89,13 +91,15 @@ def family_key(model: LoadedModel, layers: str | Sequence[str], arrays: Sequence
         parts["layers"] = layers
     if arrays is not None and keyed_arrays(arrays) != keyed_arrays(default_arrays()):
         parts["arrays"] = keyed_arrays(arrays)
+    if decode != "cpu":  # GPU-decoded pixels differ by a grey level here and there: their own runs
+        parts["decode"] = decode
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def run_key(dataset: Dataset, model: LoadedModel, layers: str | Sequence[str],
-            arrays: Sequence[str] | None = None) -> str:
+            arrays: Sequence[str] | None = None, decode: str = "cpu") -> str:
     """Everything that changes the numbers: files (names, sizes, mtimes) and the family."""
-    parts = {"dataset": dataset.fingerprint(), "family": family_key(model, layers, arrays)}
+    parts = {"dataset": dataset.fingerprint(), "family": family_key(model, layers, arrays, decode)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -120,7 +124,8 @@ def _head_entry(model: LoadedModel, logits_shape: tuple[int, ...] | None) -> dic
 
 
 def _manifest(dataset: Dataset, model: LoadedModel, infos: list, graph: ModelGraph, arrays: list[str],
-              logits_shape: tuple[int, ...] | None, head: tuple[int, ...] | None = None) -> dict:
+              logits_shape: tuple[int, ...] | None, head: tuple[int, ...] | None = None,
+              decode: str = "cpu") -> dict:
     import PIL
     import torchvision
 
@@ -135,7 +140,8 @@ def _manifest(dataset: Dataset, model: LoadedModel, infos: list, graph: ModelGra
     main = layers[0]
     return {
         "dataset": {"root": dataset.root, "classes": dataset.classes},
-        "family": family_key(model, [l["name"] for l in layers], arrays),
+        "family": family_key(model, [l["name"] for l in layers], arrays, decode),
+        "decode": decode,  # where the JPEGs were decoded (gpu_jpeg)
         "model": model.name,
         "weights": model.weights_id,
         # the main layer at the top level too, as the first release wrote it, for people and old readers
@@ -159,26 +165,69 @@ def _manifest(dataset: Dataset, model: LoadedModel, infos: list, graph: ModelGra
 class _ImageRows(torch.utils.data.Dataset):
     """Decodes and preprocesses rows (in DataLoader workers); failures travel as reasons."""
 
-    def __init__(self, dataset: Dataset, preprocess, indices: np.ndarray):
+    def __init__(self, dataset: Dataset, preprocess, indices: np.ndarray, gpu_jpegs: bool = False):
         self.dataset = dataset
         self.preprocess = preprocess
         self.indices = indices
+        self.gpu_jpegs = gpu_jpegs  # JPEGs travel as bytes, for the GPU to decode (gpu_jpeg)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, k: int):
         i = int(self.indices[k])
-        digest = torch.frombuffer(bytearray(self.dataset.content_digest(i)), dtype=torch.uint8)
+        jpeg, digest = None, None
+        if self.gpu_jpegs:
+            try:
+                jpeg, digest = gpu_jpeg.read_jpeg(self.dataset.full_path(i))
+            except OSError:
+                pass  # the CPU path below names what is wrong with the file
+        digest = torch.frombuffer(bytearray(digest or self.dataset.content_digest(i)), dtype=torch.uint8)
+        if jpeg is not None:
+            return i, jpeg, "", digest
         try:
-            img, _ = self.dataset.load(i, draft_size=self.preprocess.resize)
-            return i, self.preprocess(img), "", digest
+            return i, self.cpu(i), "", digest
         except DecodeError as exc:
             reason = f"{exc.kind}\t{exc.reason}"
         except Exception as exc:  # a decoder bug must not end the run
             reason = f"error\t{self.dataset.full_path(i)}: {type(exc).__name__}: {exc}"
         crop = self.preprocess.crop
         return i, torch.zeros(3, crop, crop), reason, digest
+
+    def cpu(self, i: int) -> torch.Tensor:
+        img, _ = self.dataset.load(i, draft_size=self.preprocess.resize)
+        return self.preprocess(img)
+
+
+def _collate(items):
+    """default_collate, except that pixels stay a list when some are JPEG bytes for the GPU."""
+    idx = torch.tensor([it[0] for it in items], dtype=torch.int64)
+    pixels = [it[1] for it in items]
+    if all(isinstance(p, torch.Tensor) for p in pixels):
+        pixels = torch.stack(pixels)
+    return idx, pixels, [it[2] for it in items], torch.stack([it[3] for it in items])
+
+
+def _on_device(rows: "_ImageRows", idx: np.ndarray, pixels: list, reasons: list, device: torch.device):
+    """A batch's pixels as one tensor on `device`: JPEGs decoded there, the rest copied there.
+
+    A JPEG the GPU decoder refuses is decoded on the CPU here, and fails as it would have there."""
+    crop = rows.preprocess.crop
+    out = torch.empty((len(pixels), 3, crop, crop), device=device)
+    jpegs = [k for k, p in enumerate(pixels) if isinstance(p, gpu_jpeg.Jpeg)]
+    for k, image in zip(jpegs, gpu_jpeg.decode([pixels[k] for k in jpegs], rows.preprocess, device)):
+        if image is None:
+            try:
+                image = rows.cpu(int(idx[k]))
+            except DecodeError as exc:
+                reasons[k], image = f"{exc.kind}\t{exc.reason}", torch.zeros(3, crop, crop)
+            except Exception as exc:  # a decoder bug must not end the run
+                path = rows.dataset.full_path(int(idx[k]))
+                reasons[k], image = f"error\t{path}: {type(exc).__name__}: {exc}", torch.zeros(3, crop, crop)
+        pixels[k] = image
+    for k, p in enumerate(pixels):
+        out[k] = p.to(device, non_blocking=True)
+    return out
 
 
 class _Prefetch:
@@ -291,13 +340,15 @@ def default_workers(device: torch.device) -> int:
 def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[str] | None = None, *,
                   out: str | os.PathLike | None = None, device: str = "auto", batch_size: int | None = 64,
                   workers: int | None = None, overwrite: bool = False, graph: ModelGraph | None = None,
-                  arrays: Sequence[str] | None = None, verify: bool = False) -> Work[EmbedResult]:
+                  arrays: Sequence[str] | None = None, verify: bool = False,
+                  decode: str = "auto") -> Work[EmbedResult]:
     """Embed every image of `dataset` at `layer` into the run folder `out` (default: the cache).
 
     `layer`: one layer, or several filled in one pass over the data (the first is the run's main
     layer); None is the model's default layer. `arrays`: the registered per-row arrays to keep
     (run.arrays.REGISTRY; None: the default ones). `verify`: read every file again and recompute
-    the rows whose content changed (or is not known) since they were embedded.
+    the rows whose content changed (or is not known) since they were embedded. `decode`: where JPEGs
+    are decoded (gpu_jpeg.choose: auto is the GPU when embedding on CUDA).
     Yields Steps (rows done, total, "N images/s"). Closing the generator cancels;
     finished rows stay on disk and the same call later computes only the rest.
     """
@@ -317,11 +368,13 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
         raise ExplorerError(f"Unknown array {unknown[0]!r}; known: {', '.join(REGISTRY)}.")
     with_logits = any(REGISTRY[name].source == "logits" for name in arrays)
     logits_shape = (head or _logits_shape(graph)) if with_logits else None  # (the latter raises, saying why)
-    key = run_key(dataset, model, layers, arrays)
+    files = type(dataset).load is Dataset.load  # a folder of files (not a demo held in memory)
+    decoder = gpu_jpeg.choose(decode, dev) if files else "cpu"
+    key = run_key(dataset, model, layers, arrays, decoder)
     path = Path(out) if out is not None else cache_path(key)
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
     signatures = dataset.signatures()
-    manifest = _manifest(dataset, model, infos, graph, arrays, logits_shape, head)
+    manifest = _manifest(dataset, model, infos, graph, arrays, logits_shape, head, decoder)
     lock = yield from acquire_lock(path)  # one writer per run folder: a second embed waits its turn
     try:
         return (yield from _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifest, rows,
@@ -389,9 +442,10 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
                     for name, at in entries}
 
     adaptive = AdaptiveForward(forward, dev, batch_size)
+    rows_in = _ImageRows(dataset, model.preprocess, pending, gpu_jpegs=run.manifest.get("decode") == "gpu")
     workers = default_workers(dev) if workers is None else workers
     loader = torch.utils.data.DataLoader(
-        _ImageRows(dataset, model.preprocess, pending), batch_size=batch_size, shuffle=False,
+        rows_in, batch_size=batch_size, shuffle=False, collate_fn=_collate,
         num_workers=workers, pin_memory=dev.type == "cuda", persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None)
     computed = 0
@@ -400,6 +454,8 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
     try:
         for idx, x, reasons, digests in batches:
             idx = idx.numpy()
+            if isinstance(x, list):  # JPEG bytes among them: decoded on the GPU (gpu_jpeg)
+                x = _on_device(rows_in, idx, x, reasons, on["device"])
             run.write_content(idx, digests.numpy())  # before any of these rows counts as done
             bad = [k for k, r in enumerate(reasons) if r]
             run.mark_failed_many([(int(idx[k]), *reasons[k].split("\t", 1)) for k in bad])

@@ -37,6 +37,7 @@ class EmbedRequest:
     overwrite: bool = False
     verify: bool = False  # read every file again; recompute rows whose content changed
     predictions: bool = True  # keep the classifier's predictions (an early layer then runs the whole network)
+    decode: str = "auto"  # where JPEGs are decoded: auto (the GPU when embedding on CUDA), cpu or gpu
 
 
 def _index_path() -> Path:
@@ -52,6 +53,8 @@ def _request_id(request: EmbedRequest, dataset_fingerprint: str) -> str:
         except OSError:
             weights = f"missing:{weights}"
     parts = [dataset_fingerprint, request.model, weights, request.layer, request.image_size]
+    if request.decode != "auto":  # asked for by name: only a run decoded that way will do
+        parts.append(request.decode)
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
