@@ -56,6 +56,7 @@ def test_batched_vector_queries_equal_brute_force(dtype, d, metric, monkeypatch)
     # small scratch: scores come in several column blocks merged by argpartition
     monkeypatch.setattr(neighbours, "_SCRATCH", 700)
     monkeypatch.setattr(neighbours, "_TILE", 64 * d)
+    monkeypatch.setattr(neighbours, "_TILE_MANY", 128 * d)
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(900, d)) * 3).astype(dtype)
     x[7] = 0  # no direction
@@ -77,6 +78,7 @@ def test_batched_vector_queries_equal_brute_force(dtype, d, metric, monkeypatch)
 
 def test_a_memory_mapped_float16_run_is_not_copied(tmp_path, monkeypatch):
     monkeypatch.setattr(neighbours, "_SCRATCH", 1 << 16)  # scores held at once: fixed, whatever n is
+    monkeypatch.setattr(neighbours, "_TILE_MANY", 1 << 18)
     n, d = 20_000, 128
     mm = np.lib.format.open_memmap(tmp_path / "features.npy", mode="w+", dtype=np.float16, shape=(n, d))
     mm[:] = np.random.default_rng(0).random((n, d)).astype(np.float16)
@@ -98,3 +100,32 @@ def test_a_memory_mapped_float16_run_is_not_copied(tmp_path, monkeypatch):
     a = np.asarray(x[:50], np.float64)
     want_i, _ = expected(brute(x, a, "cosine", exclude=np.arange(50)), 5)
     np.testing.assert_array_equal(found, want_i)
+
+
+def test_many_columns_take_the_grouped_partition():
+    """Past 4 m x 16 columns a block's candidates come from the groups with the smallest minima."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(5000, 6)).astype(np.float16)
+    x[100:110] = x[3]  # ties straddling the k-th place
+    for metric in ("cosine", "euclidean"):
+        index = NeighbourIndex(x, metric=metric)
+        rows = np.array([3, 0, 4999, 2500])
+        found, dist = index.query_many(rows, k=5)
+        want_i, want_d = expected(brute(x, x[rows], metric, exclude=rows), 5)
+        np.testing.assert_array_equal(found, want_i)
+        np.testing.assert_allclose(dist, want_d, rtol=1e-9, atol=1e-12)
+
+
+def test_duplicates_leave_out_rows_that_are_not_finite():
+    """float16 inf and nan pass through the bit trick as large finite numbers: the rows must still be left out."""
+    from explorer.core.analysis.duplicates import near_duplicates
+    from explorer.core.progress import run_to_end
+
+    rng = np.random.default_rng(6)
+    x = rng.random((40, 8)).astype(np.float16)
+    x[5], x[6] = x[4], x[4]
+    x[5, 0] = np.inf
+    x[6, 1] = np.nan
+    x[7] = x[4]
+    pairs = run_to_end(near_duplicates(x, 0.001))
+    assert [(p.a, p.b) for p in pairs] == [(4, 7)]

@@ -1,10 +1,10 @@
 """Near duplicates: pairs of images closer than a threshold in feature space (cosine distance).
 
-Every pair is compared, block by block: a block of rows times all later rows in float32 (memory
-stays at `block_elements` floats, never n x n), candidates within a small margin of the threshold
+Every pair is compared, block by block, by the neighbour index's kernel (analysis.neighbours: the
+features stay float16, no float32 copy): a block of rows against all later rows in float32 (memory
+stays at `block_elements` floats, never n x n); candidates within a small margin of the threshold
 are then measured exactly in float64, as NeighbourIndex re-ranks its candidates, so the pairs are
-those a float64 brute force finds. 100k x 512 features take a few minutes on two cores; one
-Step per block, so it can be cancelled.
+those a float64 brute force finds. One Step per block, so it can be cancelled.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import numpy as np
 
 from ..errors import ExplorerError
 from ..progress import Step, Work
+from .neighbours import NeighbourIndex
 
 DEFAULT_THRESHOLD = 0.01  # cosine distance; unrelated images of one class are usually > 0.05 apart
-_MARGIN = 1e-4  # float32 dot products of unit vectors are this close to float64's
+_MARGIN = 1e-4  # float32 cosine similarities are this close to float64's
 
 
 @dataclass(frozen=True)
@@ -39,26 +40,20 @@ def near_duplicates(features: np.ndarray, threshold: float = DEFAULT_THRESHOLD, 
         raise ExplorerError(f"The duplicate threshold is a cosine distance from 0 to 2 (got {threshold}).")
     n = len(features)
     valid = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
-    rows = np.flatnonzero(valid)
-    x = np.asarray(features[rows], np.float32) if len(rows) else np.zeros((0, 1), np.float32)
-    finite = np.isfinite(x).all(axis=1)
-    norms = np.linalg.norm(x, axis=1)
-    keep = finite & (norms > 0)
-    rows, x, norms = rows[keep], x[keep], norms[keep]
-    x = x / norms[:, None]
-    m = len(rows)
-    block = max(1, min(m, block_elements // max(1, m)))
-    cut = 1.0 - threshold - _MARGIN
+    index = NeighbourIndex(features if n else np.zeros((0, 1), np.float32), metric="cosine", valid=valid)
+    index.valid &= _finite_rows(features) & (index.norms > 0)
+    rows = np.flatnonzero(index.valid)
+    block = max(1, min(max(1, len(rows)), block_elements // max(1, n)))
+    cut = -(1.0 - threshold - _MARGIN)  # scores are minus the cosine similarity
     found_a, found_b = [], []
     count = 0
-    total = max(1, -(-m // block))
-    for k, start in enumerate(range(0, m, block)):
-        yield Step(k, total, f"{start:,} of {m:,} images compared")
-        stop = min(m, start + block)
-        sims = x[start:stop] @ x[start:].T  # this block against itself and every later row
-        a, b = np.nonzero(sims >= cut)
-        b = b + start
-        a = a + start
+    total = max(1, -(-len(rows) // block))
+    for k, start in enumerate(range(0, len(rows), block)):
+        yield Step(k, total, f"{start:,} of {len(rows):,} images compared")
+        mine = rows[start:start + block]
+        scores = index.scores(mine, mine[0])  # this block against itself and every later row
+        a, b = np.nonzero(scores <= cut)
+        a, b = mine[a], b + mine[0]
         upper = b > a
         a, b = a[upper], b[upper]
         count += len(a)
@@ -68,15 +63,22 @@ def near_duplicates(features: np.ndarray, threshold: float = DEFAULT_THRESHOLD, 
         found_b.append(b)
     a = np.concatenate(found_a) if found_a else np.zeros(0, np.int64)
     b = np.concatenate(found_b) if found_b else np.zeros(0, np.int64)
-    dist = _exact_cosine(features, rows[a], rows[b]) if len(a) else np.zeros(0)
+    dist = _exact_cosine(features, a, b) if len(a) else np.zeros(0)
     close = dist <= threshold
     if count > 4 * max_pairs or close.sum() > max_pairs:
         raise ExplorerError(f"More than {max_pairs:,} pairs of images are within cosine distance {threshold:g}: "
                             "that is not a list of duplicates; choose a smaller threshold.")
-    a, b, dist = rows[a[close]], rows[b[close]], dist[close]
+    a, b, dist = a[close], b[close], dist[close]
     order = np.lexsort((b, a, dist))
     yield Step(total, total, f"{len(order):,} pairs")
     return [DuplicatePair(int(a[i]), int(b[i]), float(dist[i])) for i in order]
+
+
+def _finite_rows(features: np.ndarray, block: int = 65536) -> np.ndarray:
+    out = np.ones(len(features), bool)
+    for s in range(0, len(features), block):
+        out[s:s + block] = np.isfinite(np.asarray(features[s:s + block])).all(axis=1)
+    return out
 
 
 def _exact_cosine(features: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
