@@ -222,7 +222,7 @@ class NeighbourIndex:
         b, m = cand.shape
         out_i = np.full((b, k), -1, np.int64)
         out_d = np.full((b, k), np.inf)
-        step = max(1, (1 << 22) // max(1, m * exact_q.shape[1]))  # float64 candidate rows held at once
+        step = max(1, (1 << 21) // max(1, m * exact_q.shape[1]))  # float64 candidate values held at once
         for s in range(0, b, step):
             c, good, q = cand[s:s + step], ok[s:s + step], exact_q[s:s + step]
             x = np.asarray(self._source[np.where(good, c, 0).ravel()], np.float64).reshape(len(c), m, -1)
@@ -255,7 +255,9 @@ def _smallest(s: np.ndarray, m: int, group: int = 16) -> np.ndarray:
     cols = width // group
     if cols < 4 * m:
         return np.argpartition(s, m - 1, axis=1)[:, :m]
-    mins = np.ascontiguousarray(s[:, :cols * group]).reshape(b, group, cols).min(axis=1)
+    mins = s[:, :cols].copy()
+    for j in range(1, group):
+        np.minimum(mins, s[:, j * cols:(j + 1) * cols], out=mins)
     groups = np.argpartition(mins, m - 1, axis=1)[:, :m]  # group j holds columns j, j + cols, j + 2 cols...
     cand = (groups[:, :, None] + cols * np.arange(group)[None, None, :]).reshape(b, m * group)
     rest = np.arange(cols * group, width)  # the columns past the last whole group
