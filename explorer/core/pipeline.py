@@ -77,7 +77,8 @@ class Layout:
     """A 2-D map of a run: xy (n, 2) float32, NaN for rows without features."""
 
     xy: np.ndarray
-    method: str  # "pca" | "tsne"; steps of a running t-SNE carry "tsne-partial"
+    method: str  # "pca" | "tsne" | "umap"; steps of a running t-SNE carry "tsne-partial"
+    note: str = ""  # what the viewer should be told, e.g. "t-SNE fitted on 50,000 of 1,000,000 points; the rest placed"
 
 
 def prepare(request: EmbedRequest, dataset: Dataset | None = None) -> Work[Prepared]:
@@ -141,30 +142,37 @@ def describe_model(request: EmbedRequest) -> Work[tuple[Prepared, str]]:
 def project_layout(run: Run, method: str = "tsne", *, perplexity: float = 30.0, seed: int = 0) -> Work[Layout]:
     """The run's map for these settings: read back when saved, else computed and saved.
 
-    t-SNE starts from the PCA map, which is yielded first as a `partial` (something sensible
+    t-SNE and UMAP start from the PCA map, which is yielded first as a `partial` (something sensible
     to show), followed by the t-SNE's own frames ("tsne-partial") while it optimises.
     """
+    from .analysis.projection import fit_run, kept_note
+    from .analysis.umap_projection import UMAP_MISSING, umap_available
+
     if method not in METHODS:
         raise ExplorerError(f"Unknown projection {method!r}; choose one of {', '.join(METHODS)}.")
-    if method == "tsne":
-        saved = load_projection(run, "tsne", perplexity=perplexity, seed=seed)
+    if method != "pca":
+        saved = load_projection(run, method, perplexity=perplexity, seed=seed)
         if saved is not None:
-            return Layout(saved, "tsne")
+            return Layout(saved, method, kept_note(run, method, perplexity=perplexity, seed=seed))
+        if method == "umap" and not umap_available():
+            raise ExplorerError(UMAP_MISSING)
     pca = load_projection(run, "pca", seed=seed)
     if pca is None:
         pca = yield from project_run(run, "pca", seed=seed)
     if method == "pca":
         return Layout(pca, "pca")
-    yield Step(0, None, "t-SNE", partial=Layout(pca, "pca"))
-    work = project_run(run, "tsne", perplexity=perplexity, seed=seed)
+    name = {"tsne": "t-SNE", "umap": "UMAP"}[method]
+    yield Step(0, None, name, partial=Layout(pca, "pca"))
+    work = fit_run(run, method, perplexity=perplexity, seed=seed)
     try:
         while True:
             try:
                 step = next(work)
             except StopIteration as stop:
-                return Layout(stop.value, "tsne")
+                layout, projection = stop.value
+                return Layout(layout, method, projection.note_ or "")
             if step.partial is not None:
-                step = Step(step.done, step.total, step.label, partial=Layout(step.partial, "tsne-partial"))
+                step = Step(step.done, step.total, step.label, partial=Layout(step.partial, f"{method}-partial"))
             yield step
     finally:
         work.close()  # cancelled: stop the optimisation now, not when the generator is collected

@@ -67,6 +67,7 @@ class SessionEvents(SignalGroup):
     perplexity = Signal(object, object)
     seed = Signal(object, object)
     layout_method = Signal(object, object)
+    layout_note = Signal(object, object)
     layout = Signal(object, object)
     selection = Signal(object, object)
     hidden_classes = Signal(object, object)
@@ -129,7 +130,8 @@ class Session:
     perplexity = _Field(30.0, float)
     seed = _Field(0, int)
     layout = _Field(None, lambda xy: np.asarray(xy, np.float32))  # (n, 2) float32, NaN: no features
-    layout_method = _Field(None, str)  # "pca", "tsne", "tsne-partial" (an animation frame)
+    layout_method = _Field(None, str)  # "pca", "tsne", "umap", "tsne-partial" (an animation frame)
+    layout_note = _Field("", str)  # what the map's viewer is told, e.g. "t-SNE fitted on 50,000 of 1,000,000 ..."
     selection = _Field([], lambda items: [int(i) for i in items])
     hidden_classes = _Field(frozenset(), frozenset)  # label codes not drawn
     row_filter = _Field(None)  # RowFilter: only these rows are drawn (e.g. misclassified only); None: all
@@ -212,6 +214,7 @@ class Session:
             self.run = run
             self.layer = run.layer
             self.layout_method = None
+            self.layout_note = ""
             self.layout = None
             self.selection = []
             self.hidden_classes = frozenset()
@@ -225,10 +228,12 @@ class Session:
                 self.search = ""
                 self.matches = None
 
-    def set_layout(self, layout: np.ndarray, method: str) -> None:
-        """Show 2-D coordinates, (n, 2), made by `method` ("tsne-partial" while t-SNE animates)."""
+    def set_layout(self, layout: np.ndarray, method: str, note: str = "") -> None:
+        """Show 2-D coordinates, (n, 2), made by `method` ("tsne-partial" while t-SNE animates); `note` is
+        what the viewer is told about the map (t-SNE fitted on a sample, say)."""
         with self.changes():
             self.layout_method = method
+            self.layout_note = note
             self.layout = layout
             self.variant_path = None  # its points were placed into the previous map
 

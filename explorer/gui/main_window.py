@@ -145,8 +145,12 @@ class MainWindow(QMainWindow):
         self.skipped_button.setStyleSheet("color: #a15c00; text-decoration: underline;")
         self.skipped_button.clicked.connect(self.show_skipped)
         self.skipped_button.hide()
+        self.map_note = QLabel()  # what the map's viewer is told (t-SNE fitted on a sample, a PCA fallback)
+        self.map_note.setStyleSheet("color: #555;")
+        self.bridge.layout_changed.connect(lambda: self.map_note.setText(self.session.layout_note))
         sb = self.statusBar()
         sb.addWidget(self.count_label)
+        sb.addWidget(self.map_note)
         sb.addWidget(self.skipped_button)
         self.trace_note = QLabel()  # why a model's layers have no receptive fields, when it could not be traced
         self.trace_note.setStyleSheet("color: #a15c00;")
@@ -569,11 +573,11 @@ class MainWindow(QMainWindow):
             return (yield from project_layout(run, method, perplexity=perplexity, seed=seed))
 
         # partials: the PCA while t-SNE starts, then t-SNE's frames
-        self.jobs.pipeline.start("t-SNE" if method == "tsne" else "PCA", work(), self._projected,
+        self.jobs.pipeline.start({"tsne": "t-SNE", "umap": "UMAP"}.get(method, "PCA"), work(), self._projected,
                                  on_partial=self._show_layout, on_cancel=self._projection_cancelled)
 
     def _show_layout(self, layout):
-        self.session.set_layout(layout.xy, layout.method)
+        self.session.set_layout(layout.xy, layout.method, layout.note)
 
     def _projected(self, layout):
         self._show_layout(layout)

@@ -10,6 +10,6 @@ def add_parser(sub) -> None:
     sp.add_argument("--model", default=None)
     sp.add_argument("--weights", default=None)
     sp.add_argument("--layer", default=None)
-    sp.add_argument("--projection", choices=("pca", "tsne"), default=None)
+    sp.add_argument("--projection", choices=("pca", "tsne", "umap"), default=None)
     sp.add_argument("--screenshot", default=None, metavar="PATH",
                     help="run the pipeline, save the window to PATH once the final map is drawn, and exit")

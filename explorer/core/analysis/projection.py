@@ -28,11 +28,23 @@ import numpy as np
 from ..errors import ExplorerError
 from ..progress import Step, Work, run_to_end
 
-METHODS = ("pca", "tsne")
+METHODS = ("pca", "tsne", "umap")
 EARLY_ITERATIONS = 250  # early exaggeration phase, as in openTSNE's defaults
 MAIN_ITERATIONS = 500
 MIN_TSNE_POINTS = 5  # distinct feature vectors t-SNE needs; fewer get a PCA map (with a note)
 _COLLAPSED = 1e-3  # early exaggeration shrank the map below this fraction of its initial spread
+# t-SNE at scale. Past APPROX_ABOVE points the neighbours are approximate (openTSNE's Annoy: seeded, no numba),
+# past FFT_ABOVE the repulsion is FFT-interpolated (linear in n), and past SAMPLE_ABOVE (the most this 2-core
+# machine optimises in a few minutes) the map is fitted on SAMPLE_SIZE random points and the rest are placed
+# into it with openTSNE's `transform`, PLACE_CHUNK at a time; the map's note says so. The environment
+# variables EXPLORER_TSNE_SAMPLE_ABOVE and EXPLORER_TSNE_SAMPLE_SIZE change the last two (see make_projection).
+APPROX_ABOVE = 1_000
+FFT_ABOVE = 10_000
+SAMPLE_ABOVE = 100_000
+SAMPLE_SIZE = 50_000
+PLACE_CHUNK = 50_000
+PLACE_ITERATIONS = 100  # per placed chunk (openTSNE's default 250 for a few points): the neighbours' median
+#                         start is close already, and at 1M points each iteration costs ~0.1 s per 50k
 
 
 def count_distinct(x: np.ndarray, limit: int) -> int:
@@ -95,9 +107,16 @@ class TSNEProjection:
 
     method = "tsne"
 
-    def __init__(self, *, perplexity: float = 30.0, seed: int = 0, n_jobs: int | None = None, chunk: int = 25):
+    def __init__(self, *, perplexity: float = 30.0, seed: int = 0, n_jobs: int | None = None, chunk: int = 25,
+                 approx_above: int = APPROX_ABOVE, fft_above: int = FFT_ABOVE, sample_above: int = SAMPLE_ABOVE,
+                 sample_size: int = SAMPLE_SIZE, place_chunk: int = PLACE_CHUNK):
         if not np.isfinite(perplexity) or perplexity <= 0:
             raise ExplorerError(f"Perplexity must be a positive number (got {perplexity}).")
+        if not 0 < sample_size <= sample_above:
+            raise ExplorerError(f"t-SNE's sample ({sample_size}) must be at least 1 and no more than the size "
+                                f"past which it samples ({sample_above}).")
+        self.approx_above, self.fft_above = int(approx_above), int(fft_above)
+        self.sample_above, self.sample_size, self.place_chunk = int(sample_above), int(sample_size), int(place_chunk)
         self.perplexity = float(perplexity)
         self.seed = _check_seed(seed)
         self.n_jobs = n_jobs
@@ -106,10 +125,15 @@ class TSNEProjection:
         self.tsne_ = None  # openTSNE.TSNEEmbedding; None when `fallback_` (a PCA) made the map
         self.fallback_: PCAProjection | None = None
         self.embedding_: np.ndarray | None = None
-        self.note_: str | None = None  # why the map is a PCA, or how the optimisation was changed
+        self.fitted_rows_: np.ndarray | None = None  # (m,) the rows the map was fitted on, when a sample; else None
+        self.note_: str | None = None  # why the map is a PCA, how the optimisation was changed, or that it sampled
 
     def params(self) -> dict:
-        return {"method": "tsne", "seed": self.seed, "perplexity": self.perplexity}
+        out = {"method": "tsne", "seed": self.seed, "perplexity": self.perplexity}
+        # named only when not the defaults, so the maps kept before sampling existed are found again
+        if (self.sample_above, self.sample_size) != (SAMPLE_ABOVE, SAMPLE_SIZE):
+            out.update(sample_above=self.sample_above, sample_size=self.sample_size)
+        return out
 
     def fit(self, features: np.ndarray) -> "TSNEProjection":
         return run_to_end(self.fit_steps(features))
@@ -128,21 +152,37 @@ class TSNEProjection:
                                                   f"features ({have}); showing PCA"))
         total = EARLY_ITERATIONS + MAIN_ITERATIONS
         n_jobs = self.n_jobs or os.cpu_count() or 1
+        sample = None  # the rows the map is fitted on, when not all of them
+        if n > self.sample_above:
+            sample = np.sort(np.random.default_rng(self.seed).choice(n, self.sample_size, replace=False))
+            n_fit = len(sample)
+            total += -(-(n - n_fit) // self.place_chunk) * self.chunk  # a placed chunk counts as a chunk of iterations
+        else:
+            n_fit = n
         # Perplexity needs at least 3 * perplexity neighbours; small datasets get a smaller one.
-        perplexity = float(min(self.perplexity, max((n - 1) / 3.0, 1.0)))
+        perplexity = float(min(self.perplexity, max((n_fit - 1) / 3.0, 1.0)))
         yield Step(0, total, "reducing to 50 dimensions")
-        dims = min(50, n - 1)
+        dims = min(50, n_fit - 1)
         if x.shape[1] > dims:
-            self.reduce_ = PCA(n_components=dims, random_state=self.seed).fit(x)
-            x = self.reduce_.transform(x).astype(np.float32)
+            self.reduce_ = PCA(n_components=dims, random_state=self.seed).fit(x if sample is None else x[sample])
+            x = np.concatenate([self.reduce_.transform(x[i:i + self.place_chunk]).astype(np.float32)
+                                for i in range(0, n, self.place_chunk)])
+        fit_x = x if sample is None else x[sample]
         yield Step(0, total, "finding neighbours")
-        aff = affinity.PerplexityBasedNN(x, perplexity=perplexity, n_jobs=n_jobs, random_state=self.seed,
-                                         method="exact" if n < 1000 else "auto")
-        init = initialization.pca(x, random_state=self.seed)
+        aff = affinity.PerplexityBasedNN(fit_x, perplexity=perplexity, n_jobs=n_jobs, random_state=self.seed,
+                                         method="exact" if n_fit <= self.approx_above else "annoy")
+        init = initialization.pca(fit_x, random_state=self.seed)
 
         def start():
             return TSNEEmbedding(init.copy(), aff, n_jobs=n_jobs, random_state=self.seed,
-                                 negative_gradient_method="fft" if n > 10_000 else "bh")
+                                 negative_gradient_method="fft" if n_fit > self.fft_above else "bh")
+
+        def whole(frame):  # a frame of the sample as a frame of all rows (NaN: not placed yet)
+            if sample is None:
+                return frame
+            out = np.full((n, 2), np.nan, np.float32)
+            out[sample] = frame
+            return out
 
         emb = start()
         start_spread = _spread(init)
@@ -167,7 +207,7 @@ class TSNEProjection:
                     left = 0
                     frame = np.asarray(emb, dtype=np.float32)
                     label = self.note_
-                yield Step(done, total, label, partial=frame.copy())
+                yield Step(done, total, label, partial=whole(frame.copy()))
         layout = np.asarray(emb, dtype=np.float32)
         if not np.isfinite(layout).all() or not _spread(layout) > 1e-6:
             return (yield from self._fall_back(np.asarray(features, dtype=np.float32),
@@ -175,11 +215,40 @@ class TSNEProjection:
                                                f"({'non-finite' if not np.isfinite(layout).all() else 'collapsed'}"
                                                "); showing PCA"))
         self.tsne_ = emb
+        self.fitted_rows_ = sample
+        if sample is not None:
+            layout = yield from self._place_rest(x, sample, whole(layout), done, total)
+            placed = f"t-SNE fitted on {n_fit:,} of {n:,} points; the rest placed"
+            self.note_ = placed if self.note_ is None else f"{placed}; {self.note_}"
         self.embedding_ = layout
         return self
 
+    def _place_rest(self, x: np.ndarray, sample: np.ndarray, layout: np.ndarray, done: int,
+                    total: int) -> Work[np.ndarray]:
+        """Place the rows outside `sample` into the map fitted on it, a chunk at a time (x: reduced features)."""
+        rest = np.setdiff1d(np.arange(len(x)), sample)
+        for i in range(0, len(rest), self.place_chunk):
+            rows = rest[i:i + self.place_chunk]
+            layout[rows] = self._place(x[rows], n_iter=PLACE_ITERATIONS)
+            done += self.chunk
+            yield Step(done, total, f"placing the rest: {min(i + self.place_chunk, len(rest)):,} of {len(rest):,}",
+                       partial=layout.copy())
+        return layout
+
+    def _place(self, x: np.ndarray, n_iter: int = 250) -> np.ndarray:
+        """(m, 2) map positions of reduced features: openTSNE optimises them against the fixed fitted map."""
+        # openTSNE's transform first moves the fitted map in place so that its bounding box is centred at 0, 0
+        # and answers in that frame; the map on screen is in the frame of the fit. Move both back.
+        ref = self.tsne_
+        centre = (np.max(ref, axis=0) + np.min(ref, axis=0)) / 2  # what transform subtracts
+        try:
+            placed = np.asarray(ref.transform(x, n_iter=n_iter), dtype=np.float64) + centre
+        finally:
+            ref += centre
+        return placed.astype(np.float32)
+
     def _fall_back(self, x: np.ndarray, note: str) -> Work["TSNEProjection"]:
-        self.reduce_ = self.tsne_ = None
+        self.reduce_ = self.tsne_ = self.fitted_rows_ = None
         self.fallback_ = PCAProjection(seed=self.seed).fit(x)
         self.embedding_ = self.fallback_.embedding_
         self.note_ = note
@@ -195,18 +264,39 @@ class TSNEProjection:
         x = np.asarray(features, dtype=np.float32)
         if self.reduce_ is not None:
             x = self.reduce_.transform(x).astype(np.float32)
-        return np.asarray(self.tsne_.transform(x), dtype=np.float32)
+        return self._place(x)
 
 
-Projection = Union[PCAProjection, TSNEProjection]
+Projection = Union[PCAProjection, TSNEProjection, "UMAPProjection"]
 
 
 def make_projection(method: str, *, perplexity: float = 30.0, seed: int = 0) -> Projection:
     if method == "pca":
         return PCAProjection(seed=seed)
     if method == "tsne":
-        return TSNEProjection(perplexity=perplexity, seed=seed)
+        return TSNEProjection(perplexity=perplexity, seed=seed, **_sampling_from_environment())
+    if method == "umap":
+        from .umap_projection import UMAPProjection
+
+        return UMAPProjection(seed=seed)
     raise ExplorerError(f"Unknown projection {method!r}; choose one of {', '.join(METHODS)}.")
+
+
+def _sampling_from_environment() -> dict:
+    """EXPLORER_TSNE_SAMPLE_ABOVE / _SIZE: sample t-SNE past another size (to try it on a small dataset)."""
+    out = {}
+    for key, name in (("sample_above", "EXPLORER_TSNE_SAMPLE_ABOVE"), ("sample_size", "EXPLORER_TSNE_SAMPLE_SIZE")):
+        text = os.environ.get(name, "").strip()
+        if text:
+            try:
+                out[key] = int(text.replace("_", "").replace(",", ""))
+            except ValueError:
+                raise ExplorerError(f"{name}={text!r} is not a whole number.") from None
+            if out[key] < 1:
+                raise ExplorerError(f"{name}={text!r} must be at least 1.")
+    if "sample_above" in out and "sample_size" not in out:  # a lowered threshold samples at most that many
+        out["sample_size"] = min(SAMPLE_SIZE, out["sample_above"])
+    return out
 
 
 def _check_seed(seed) -> int:
@@ -406,6 +496,17 @@ def load_projection(run, method: str, *, perplexity: float = 30.0, seed: int = 0
     except (OSError, ValueError):
         return _legacy_projection(run, params)
     return layout if layout.shape == (len(run), 2) else None
+
+
+def kept_note(run, method: str, *, perplexity: float = 30.0, seed: int = 0) -> str:
+    """What the kept map for these settings tells its viewer (t-SNE on a sample, a PCA fallback); '' if nothing."""
+    import json
+
+    try:
+        record = json.loads((_folder(run, _params(method, perplexity, seed)) / "params.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return (record.get("note") or "") if isinstance(record, dict) else ""
 
 
 def _legacy_projection(run, params: dict) -> np.ndarray | None:

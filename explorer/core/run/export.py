@@ -68,7 +68,7 @@ def describe_map(method: str | None, *, perplexity: float | None = None, seed: i
     """'t-SNE (perplexity 30, seed 0)', 'PCA (seed 0)'; '' without a map."""
     if not method:
         return ""
-    name = {"pca": "PCA", "tsne": "t-SNE", "tsne-partial": "t-SNE (unfinished)"}.get(method, method)
+    name = {"pca": "PCA", "tsne": "t-SNE", "tsne-partial": "t-SNE (unfinished)", "umap": "UMAP"}.get(method, method)
     settings = [f"perplexity {perplexity:g}"] if method.startswith("tsne") and perplexity is not None else []
     if seed is not None:
         settings.append(f"seed {seed}")

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QSpinBox
 from ...core.analysis.measures import LABELS, resolve_measure
 from ...core.session import RAMP_STEPS, UNLABELLED, Session, class_colour, ramp
 
-METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "tsne-partial": "t-SNE (unfinished)"}
+METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "tsne-partial": "t-SNE (unfinished)", "umap": "UMAP"}
 
 
 @dataclass
@@ -42,7 +42,8 @@ def map_title(session: Session) -> tuple[str, str]:
     settings = f"perplexity {session.perplexity:g}, seed {session.seed}" if method.startswith("tsne") \
         else f"seed {session.seed}"
     shown = int(session.visible_mask.sum()) if session.layout is not None else 0
-    return title, f"the {METHOD_NAMES.get(method, method)} map ({settings}) · {shown:,} images"
+    note = f" · {session.layout_note}" if session.layout_note else ""  # e.g. t-SNE fitted on a sample
+    return title, f"the {METHOD_NAMES.get(method, method)} map ({settings}) · {shown:,} images{note}"
 
 
 def figure_data(session: Session, view_range=None) -> FigureData:

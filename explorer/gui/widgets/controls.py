@@ -142,6 +142,7 @@ class ControlsPanel(QWidget):
         self.method_combo = QComboBox()
         self.method_combo.addItem("t-SNE", "tsne")
         self.method_combo.addItem("PCA", "pca")
+        self._add_umap()
         self.perplexity = QDoubleSpinBox(minimum=2.0, maximum=200.0, value=session.perplexity, decimals=0)
         self.seed = QSpinBox(minimum=0, maximum=10_000, value=session.seed)
         self.thumbs_box = QCheckBox("Thumbnails when zoomed in")
@@ -226,6 +227,18 @@ class ControlsPanel(QWidget):
         self.seed.setValue(s.seed)
         self.perplexity.setEnabled(s.projection == "tsne")
         self._filling = False
+
+    def _add_umap(self):
+        """UMAP, offered greyed out with the command that installs it when umap-learn is absent."""
+        from ...core.analysis.umap_projection import UMAP_MISSING, umap_available
+
+        if umap_available():
+            self.method_combo.addItem("UMAP", "umap")
+            return
+        self.method_combo.addItem("UMAP (not installed)", "umap")
+        item = self.method_combo.model().item(self.method_combo.count() - 1)
+        item.setEnabled(False)
+        item.setToolTip(UMAP_MISSING)
 
     def _run_layer(self) -> list[SimpleNamespace]:
         """The layer of the run on display, from its manifest: what the Layer box shows while the

@@ -1,0 +1,117 @@
+"""UMAP (umap-learn) as a fitted projection, with the interface of PCA and t-SNE in projection.py.
+
+umap-learn is optional (`pip install 'cnn-feature-explorer[umap]'`): without it, choosing UMAP
+says in one line how to install it (`UMAP_MISSING`) and everything else works. Its import is
+slow (numba), so it happens in `fit_steps`, never at start-up.
+
+Like t-SNE, the features are first reduced to at most 50 dimensions by PCA (neighbours in 50-D
+are as good and much cheaper), and a fixed seed gives the same layout: umap-learn then runs its
+optimisation on one thread, the price of reproducibility.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import numpy as np
+
+from ..errors import ExplorerError
+from ..progress import Step, Work, run_to_end
+
+UMAP_MISSING = ("UMAP needs the umap-learn package, which is not installed: "
+                "pip install 'cnn-feature-explorer[umap]' (or pip install umap-learn)")
+MIN_UMAP_POINTS = 5  # distinct feature vectors UMAP needs; fewer get a PCA map (with a note), as t-SNE
+
+
+def umap_available() -> bool:
+    """Whether umap-learn is installed (does not import it: numba makes that slow)."""
+    return importlib.util.find_spec("umap") is not None
+
+
+def _import_umap():
+    try:
+        import umap
+    except ImportError:
+        raise ExplorerError(UMAP_MISSING) from None
+    return umap
+
+
+class UMAPProjection:
+    """UMAP: PCA to at most 50 dimensions, then umap-learn's fuzzy neighbour graph and layout."""
+
+    method = "umap"
+
+    def __init__(self, *, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0):
+        from .projection import _check_seed
+
+        if int(n_neighbors) != n_neighbors or n_neighbors < 2:
+            raise ExplorerError(f"UMAP's n_neighbors must be a whole number of at least 2 (got {n_neighbors!r}).")
+        if not np.isfinite(min_dist) or min_dist < 0:
+            raise ExplorerError(f"UMAP's min_dist must be a number of at least 0 (got {min_dist!r}).")
+        self.n_neighbors = int(n_neighbors)
+        self.min_dist = float(min_dist)
+        self.seed = _check_seed(seed)
+        self.reduce_ = None  # PCA to 50-D (None when the input is small already)
+        self.umap_ = None  # umap.UMAP; None when `fallback_` (a PCA) made the map
+        self.fallback_ = None
+        self.embedding_: np.ndarray | None = None
+        self.note_: str | None = None
+
+    def params(self) -> dict:
+        return {"method": "umap", "seed": self.seed, "n_neighbors": self.n_neighbors, "min_dist": self.min_dist}
+
+    def fit(self, features: np.ndarray) -> "UMAPProjection":
+        return run_to_end(self.fit_steps(features))
+
+    def fit_steps(self, features: np.ndarray) -> Work["UMAPProjection"]:
+        from sklearn.decomposition import PCA
+
+        from .projection import PCAProjection, count_distinct
+
+        x = np.asarray(features, dtype=np.float32)
+        n = len(x)
+        umap = _import_umap()  # before any work: a missing package is said at once
+        distinct = count_distinct(x, MIN_UMAP_POINTS)
+        if distinct < MIN_UMAP_POINTS:
+            self.reduce_ = self.umap_ = None
+            self.fallback_ = PCAProjection(seed=self.seed).fit(x)
+            self.embedding_ = self.fallback_.embedding_
+            self.note_ = (f"UMAP needs at least {MIN_UMAP_POINTS} images with distinct features "
+                          f"(these {n} have {distinct}); showing PCA")
+            yield Step(1, 1, self.note_)
+            return self
+        yield Step(0, 3, "reducing to 50 dimensions")
+        dims = min(50, n - 1)
+        if x.shape[1] > dims:
+            self.reduce_ = PCA(n_components=dims, random_state=self.seed).fit(x)
+            x = self.reduce_.transform(x).astype(np.float32)
+        yield Step(1, 3, "UMAP: neighbours and layout")
+        k = min(self.n_neighbors, n - 1)
+        if k < self.n_neighbors:
+            self.note_ = f"n_neighbors lowered to {k} for {n} images"
+        # PCA initialisation, not umap's default spectral one: spectral gives another layout on each run with
+        # the same seed when the neighbour graph falls apart into clusters (umap-learn 0.5.12), is slow on big
+        # sets and fails on tiny ones.
+        self.umap_ = umap.UMAP(n_neighbors=k, min_dist=self.min_dist, n_components=2, random_state=self.seed,
+                               init="pca", transform_seed=self.seed)
+        with warnings.catch_warnings():  # "n_jobs overridden to 1 by setting random_state": the seed's price, known
+            warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
+            layout = np.asarray(self.umap_.fit_transform(x), dtype=np.float32)
+        if not np.isfinite(layout).all():
+            raise ExplorerError("UMAP found no usable map of these features (non-finite coordinates); "
+                                "choose PCA or t-SNE.")
+        self.embedding_ = layout
+        yield Step(3, 3, self.note_ or "UMAP")
+        return self
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """Place new points into the fitted map (umap-learn: against the fixed training layout)."""
+        if self.embedding_ is None:
+            raise ExplorerError("This UMAP projection is not fitted yet.")
+        if self.fallback_ is not None:
+            return self.fallback_.transform(features)
+        x = np.asarray(features, dtype=np.float32)
+        if self.reduce_ is not None:
+            x = self.reduce_.transform(x).astype(np.float32)
+        return np.asarray(self.umap_.transform(x), dtype=np.float32)
