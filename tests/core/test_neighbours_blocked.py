@@ -129,3 +129,19 @@ def test_duplicates_leave_out_rows_that_are_not_finite():
     x[7] = x[4]
     pairs = run_to_end(near_duplicates(x, 0.001))
     assert [(p.a, p.b) for p in pairs] == [(4, 7)]
+
+
+def test_threads_share_the_rows_and_answer_the_same(monkeypatch):
+    monkeypatch.setattr(neighbours, "_PARALLEL_ABOVE", 0)
+    monkeypatch.setattr(neighbours, "_TILE", 16 * 10)
+    monkeypatch.setenv("EXPLORER_THREADS", "3")
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(1000, 10)).astype(np.float16)
+    valid = rng.random(1000) > 0.1
+    for metric in ("cosine", "euclidean"):
+        index = NeighbourIndex(x, metric=metric, valid=valid)
+        rows = np.flatnonzero(valid)[:40]
+        found, dist = index.query_many(rows, k=7, block=16)
+        want_i, want_d = expected(brute(x, x[rows], metric, exclude=rows, valid=valid), 7)
+        np.testing.assert_array_equal(found, want_i)
+        np.testing.assert_allclose(dist, want_d, rtol=1e-9, atol=1e-12)

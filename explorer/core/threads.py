@@ -1,0 +1,72 @@
+"""How many threads heavy work uses: the cores this process may run on that are not already busy.
+
+Every core is not always best: on a shared 2-core machine under load, openTSNE on all cores was 1.46x
+slower than on one, and OpenBLAS's two threads lost to one (threads wait for each other and for the
+other programs). So t-SNE, torch and the neighbour search size themselves to the free cores when
+they start: the cores in this process's affinity mask less the 1-minute load average, at least 1.
+EXPLORER_THREADS (the CLI's --threads sets it) fixes the number instead.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+from .errors import ExplorerError
+
+ENV = "EXPLORER_THREADS"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def load_average() -> float:
+    try:
+        return max(0.0, os.getloadavg()[0])
+    except (AttributeError, OSError):  # Windows has no load average: assume the cores are free
+        return 0.0
+
+
+def free_cores(*, cores: int | None = None, load: float | None = None) -> int:
+    """Threads for heavy work now: EXPLORER_THREADS if set, else the usable cores less the load, >= 1."""
+    fixed = os.environ.get(ENV, "").strip()
+    if fixed:
+        return parse_threads(fixed, f"The environment variable {ENV}")
+    cores = usable_cores() if cores is None else cores
+    load = load_average() if load is None else load
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
+def parse_threads(text: str, what: str = "--threads") -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ExplorerError(f"{what} must be a whole number of threads, at least 1 (got {text!r}).")
+    return n
+
+
+_controller = None
+
+
+@contextmanager
+def blas_threads(n: int):
+    """numpy's BLAS limited to n threads inside the block (threadpoolctl; nothing when it is absent)."""
+    global _controller
+    try:
+        if _controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            _controller = ThreadpoolController()
+        limit = _controller.limit(limits=n, user_api="blas")
+    except Exception:  # threadpoolctl missing or a BLAS it cannot drive: leave BLAS as it is
+        yield
+        return
+    with limit:
+        yield

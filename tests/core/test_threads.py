@@ -1,0 +1,46 @@
+"""Thread counts follow the free cores (usable cores less the load), or EXPLORER_THREADS."""
+
+import pytest
+
+from explorer.core import threads
+from explorer.core.errors import ExplorerError
+
+
+def test_free_cores_are_the_usable_ones_less_the_load(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    assert threads.free_cores(cores=8, load=0.0) == 8
+    assert threads.free_cores(cores=8, load=2.6) == 5
+    assert threads.free_cores(cores=2, load=1.2) == 1
+    assert threads.free_cores(cores=2, load=7.5) == 1  # never none
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.0, 0.5, 0.1))
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    assert threads.free_cores() == 1
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.2, 0.5, 0.1))
+    assert threads.free_cores() == 4
+
+
+def test_no_load_average_means_free_cores(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+
+    def missing():
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(threads.os, "getloadavg", missing)
+    assert threads.free_cores(cores=6) == 6
+
+
+def test_the_environment_fixes_the_count(monkeypatch):
+    monkeypatch.setenv(threads.ENV, "3")
+    assert threads.free_cores(cores=2, load=5.0) == 3
+    monkeypatch.setenv(threads.ENV, "none")
+    with pytest.raises(ExplorerError, match="EXPLORER_THREADS must be a whole number"):
+        threads.free_cores()
+
+
+def test_blas_threads_limits_and_restores():
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    with threads.blas_threads(1):
+        assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
