@@ -151,7 +151,9 @@ class TSNEProjection:
             return (yield from self._fall_back(x, f"t-SNE needs at least {MIN_TSNE_POINTS} images with distinct "
                                                   f"features ({have}); showing PCA"))
         total = EARLY_ITERATIONS + MAIN_ITERATIONS
-        n_jobs = self.n_jobs or os.cpu_count() or 1
+        from ..threads import free_cores
+
+        n_jobs = self.n_jobs or free_cores()  # not every core: under load, openTSNE on all of them lost to one
         sample = None  # the rows the map is fitted on, when not all of them
         if n > self.sample_above:
             sample = np.sort(np.random.default_rng(self.seed).choice(n, self.sample_size, replace=False))

@@ -354,6 +354,10 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     """
     start = time.perf_counter()
     dev = resolve_device(device)
+    if dev.type == "cpu":  # the free cores, not all of them: under load, threads wait for each other
+        from ..threads import free_cores
+
+        torch.set_num_threads(free_cores())
     batch_size = interactive_batch(dev) if batch_size is None else batch_size
     if batch_size < 1:
         raise ExplorerError(f"--batch-size must be at least 1 (got {batch_size}).")
