@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("the desktop app starts from 'explorer' or 'python -m explorer' (explorer/__main__.py)")
     except SystemExit as exc:  # --help, --version, or a bad argument (already reported)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
+    if getattr(args, "threads", None):  # read by core.threads.free_cores wherever threads are sized
+        os.environ["EXPLORER_THREADS"] = str(args.threads)
     from ..core.errors import ExplorerError
 
     try:  # a file name that is not UTF-8 is printed as its own bytes (as `ls` does), not an error

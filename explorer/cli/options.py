@@ -56,6 +56,7 @@ image_size = whole(1, what="a whole number of pixels")
 count = whole(1)
 index = whole(0, what="a row index")
 seed = whole(0, SEED_MAX, what="a whole number")
+threads = whole(1, what="a whole number of threads")
 
 
 def positive(text: str) -> float:
@@ -120,6 +121,14 @@ def embed_options(sp) -> None:
     sp.add_argument("--decode", choices=("auto", "cpu", "gpu"), default="auto",
                     help="where JPEGs are decoded: auto (on the GPU when embedding on CUDA, with nvJPEG), cpu, gpu; "
                          "GPU-decoded runs are kept apart from CPU-decoded ones")
+    threads_option(sp)
+
+
+def threads_option(sp) -> None:
+    """--threads: main.main puts it in EXPLORER_THREADS, which core.threads reads."""
+    sp.add_argument("--threads", type=threads, default=None,
+                    help="CPU threads for the heavy work (default: the free cores, i.e. the cores less the load "
+                         "average; or EXPLORER_THREADS)")
 
 
 # --- places (checked when the command runs) -----------------------------------------------------------

@@ -44,3 +44,40 @@ def test_blas_threads_limits_and_restores():
     with threads.blas_threads(1):
         assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+def test_the_cli_threads_option_reaches_t_sne(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    import openTSNE.affinity
+
+    from explorer.cli.main import main
+    from explorer.core.run.arrays import plan
+    from explorer.core.run.folder import create_run
+    from explorer.core.run.store import Row
+
+    monkeypatch.delenv(threads.ENV, raising=False)
+    n, d = 80, 6
+    infos = [{"name": "f", "shape": [d]}]
+    manifest = {"dataset": {"root": str(tmp_path / "images"), "classes": ["a"]}, "model": "synthetic",
+                "weights": "none", "layers": infos, "arrays": plan(infos, ["features"]), "input_size": 8,
+                "preprocess": {"resize": 8, "crop": 8}, "key": "synthetic"}
+    run = create_run(tmp_path / "run", manifest, [Row(i, f"a/{i}.png", "a") for i in range(n)])
+    run.write_rows(np.arange(n), {("features", "f"): np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)})
+    run.save(complete=True)
+    seen = []
+    real = openTSNE.affinity.PerplexityBasedNN.__init__
+
+    def recording(self, *args, **kwargs):
+        seen.append(kwargs.get("n_jobs"))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(openTSNE.affinity.PerplexityBasedNN, "__init__", recording)
+    try:
+        assert main(["project", str(tmp_path / "run"), "--method", "tsne", "--threads", "1"]) == 0
+        assert seen == [1]
+    finally:
+        import os
+
+        os.environ.pop(threads.ENV, None)
+    assert main(["project", str(tmp_path / "run"), "--threads", "0"]) == 2
+    assert "--threads: must be a whole number of threads" in capsys.readouterr().err

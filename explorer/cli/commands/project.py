@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..main import drive
-from ..options import perplexity, run_folder, seed
+from ..options import perplexity, run_folder, seed, threads_option
 
 
 def add_parser(sub) -> None:
@@ -15,6 +15,7 @@ def add_parser(sub) -> None:
                     help="umap needs umap-learn: pip install 'cnn-feature-explorer[umap]'")
     sp.add_argument("--perplexity", type=perplexity, default=30.0, help="t-SNE perplexity, a positive number")
     sp.add_argument("--seed", type=seed, default=0, help="random seed, 0 to 2**32 - 1")
+    threads_option(sp)
     sp.set_defaults(func=run)
 
 
