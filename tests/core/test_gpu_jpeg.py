@@ -56,6 +56,9 @@ def test_upright_turns_as_pillow_exif_transpose(orientation):
 def test_read_jpeg_sends_rgb_and_grey_jpegs_and_keeps_the_rest_on_the_cpu(tmp_path):
     cases = {"rgb.jpg": jpeg_bytes(photo(), 6), "grey.jpg": jpeg_bytes(photo().convert("L")),
              "cmyk.jpg": None, "png.jpg": None, "empty.jpg": b""}
+    whole = jpeg_bytes(photo(), 6)
+    cases["cut.jpg"] = whole[:len(whole) * 2 // 3]  # its header intact
+    cases["trailing.jpg"] = whole + b"camera maker's extra bytes"
     cmyk = io.BytesIO()
     photo().convert("CMYK").save(cmyk, "JPEG")
     cases["cmyk.jpg"] = cmyk.getvalue()
@@ -66,7 +69,8 @@ def test_read_jpeg_sends_rgb_and_grey_jpegs_and_keeps_the_rest_on_the_cpu(tmp_pa
         (tmp_path / name).write_bytes(data)
     got = {name: gpu_jpeg.read_jpeg(str(tmp_path / name)) for name in cases}
     assert got["rgb.jpg"][0].orientation == 6 and got["grey.jpg"][0].orientation == 1
-    assert all(got[name][0] is None for name in ("cmyk.jpg", "png.jpg", "empty.jpg"))
+    assert all(got[name][0] is None for name in ("cmyk.jpg", "png.jpg", "empty.jpg", "cut.jpg"))
+    assert got["trailing.jpg"][0] is not None
     from explorer.core.data.datasets import file_digest
 
     for name in cases:  # the digest --verify compares, from the one read
@@ -132,7 +136,7 @@ def test_embedding_with_gpu_decoding_matches_the_cpu_run(mixed_folder, tmp_path,
     monkeypatch.setattr(gpu_jpeg, "decode", lambda jpegs, *a: sent.extend(jpegs) or real(jpegs, *a))
     gpu = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "gpu", device="cpu",
                                    decode="gpu", batch_size=3, workers=1)).run
-    assert len(sent) == 5  # plain, turned, grey, progressive, and the truncated one (refused, then the CPU's)
+    assert len(sent) == 4  # plain, turned, grey, progressive (the truncated one is the CPU's: nvJPEG decodes it)
     assert gpu.manifest["decode"] == "gpu" and cpu.manifest["decode"] == "cpu"
     assert [r.path for r in gpu.rows] == [r.path for r in cpu.rows]
     statuses = [cpu.status(i) for i in range(len(cpu))]

@@ -55,13 +55,17 @@ def photos(root: Path, n: int) -> Path:
     return root
 
 
-def embed(folder: Path, model, layer: str, out: Path, device: str, batch_size: int, workers: int | None = None):
-    """embed_dataset driven to the end: (EmbedResult, step labels, images/s)."""
+def embed(folder: Path, model, layer: str, out: Path, device: str, batch_size: int, workers: int | None = None,
+          decode: str = "cpu"):
+    """embed_dataset driven to the end: (EmbedResult, step labels, images/s).
+
+    JPEGs are decoded on the CPU unless asked: these checks compare the GPU's arithmetic with the CPU's,
+    and nvJPEG's pixels differ from Pillow's (check_decode measures by how much)."""
     from explorer.core.data.datasets import open_dataset
     from explorer.core.engine.embedding import embed_dataset
 
     work = embed_dataset(open_dataset(folder), model, layer, out=out, device=device,
-                         batch_size=batch_size, workers=workers, overwrite=True)
+                         batch_size=batch_size, workers=workers, overwrite=True, decode=decode)
     labels, t = [], time.perf_counter()
     while True:
         try:
@@ -268,8 +272,19 @@ def check_decode(ctx) -> list[str]:
     c = cosines(np.asarray(cpu.features, np.float32)[ok], np.asarray(gpu.features, np.float32)[ok])
     expect(c.min() > COSINE_MIN, f"GPU-decoded features: cosine {c.min():.5f}")
     failed = sorted(r.path for r, s in zip(cpu.rows, statuses) if s[0] != "ok")
-    return [f"{len(cpu)} files: GPU-decoded features cosine to CPU-decoded min {c.min():.5f}; the same failures "
-            f"({', '.join(failed)}); manifest decode {gpu.manifest.get('decode')}"]
+    lines = [f"{len(cpu)} files: GPU-decoded features cosine to CPU-decoded min {c.min():.5f}; the same failures "
+             f"({', '.join(failed)}); manifest decode {gpu.manifest.get('decode')}"]
+    lite = load_model("efficientnet_lite0")  # real photos through a real network: how far nvJPEG's pixels move it
+    feats = {}
+    for decode in ("cpu", "gpu"):
+        result, _, rate = embed(ctx.folder, lite, None, ctx.tmp / f"lite-{decode}", ctx.device, 64, decode=decode)
+        feats[decode] = np.asarray(result.run.features, np.float32)
+        lines.append(f"efficientnet_lite0, {decode} decode: {result.computed} images at {rate:,.0f} images/s")
+    c = cosines(feats["cpu"], feats["gpu"])
+    lines.append(f"efficientnet_lite0 bn2 on {len(c)} photos: GPU- vs CPU-decoded cosine min {c.min():.5f}, "
+                 f"mean {c.mean():.5f}")
+    expect(c.min() > 0.99, f"GPU-decoded photos: cosine {c.min():.5f} to the CPU-decoded")
+    return lines
 
 
 def check_predictions(ctx) -> list[str]:

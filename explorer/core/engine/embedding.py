@@ -205,6 +205,11 @@ def _collate(items):
     pixels = [it[1] for it in items]
     if all(isinstance(p, torch.Tensor) for p in pixels):
         pixels = torch.stack(pixels)
+    else:  # the files' bytes as views of one tensor: one shared-memory block per batch, not one per file
+        jpegs = [p for p in pixels if isinstance(p, gpu_jpeg.Jpeg)]
+        flat, start = torch.cat([j.data for j in jpegs]), 0
+        for j in jpegs:
+            j.data, start = flat[start:start + len(j.data)], start + len(j.data)
     return idx, pixels, [it[2] for it in items], torch.stack([it[3] for it in items])
 
 

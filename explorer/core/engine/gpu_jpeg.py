@@ -85,6 +85,8 @@ def read_jpeg(path: str) -> tuple[Jpeg | None, bytes]:
         return None, digest
     if orientation not in range(1, 9):
         orientation = 1
+    if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):  # no end marker after the last scan: cut short
+        return None, digest  # nvJPEG decodes what is there; Pillow (and so the CPU run) calls it truncated
     return Jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), orientation), digest
 
 
@@ -108,7 +110,8 @@ def upright(image: torch.Tensor, orientation: int) -> torch.Tensor:
 
 
 def prepare(image: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
-    """(3, H, W) uint8 -> (3, crop, crop) float32 normalised: torchvision's resize, centre crop, normalise."""
+    """(..., 3, H, W) uint8 -> (..., 3, crop, crop) float32 normalised: torchvision's resize, centre crop,
+    normalise (a batch of one size at once)."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as F
 
@@ -133,5 +136,13 @@ def decode(jpegs: list[Jpeg], preprocess: Preprocess, device: torch.device) -> l
                 images.append(decode_jpeg(j.data, mode=ImageReadMode.RGB, device=device))
             except RuntimeError:
                 images.append(None)
-    return [None if im is None else prepare(upright(im, j.orientation), preprocess)
-            for im, j in zip(images, jpegs)]
+    out: list[torch.Tensor | None] = [None] * len(jpegs)
+    groups: dict[tuple, list[int]] = {}  # images of one size are resized together: one call, not one each
+    for k, (im, j) in enumerate(zip(images, jpegs)):
+        if im is not None:
+            images[k] = upright(im, j.orientation)
+            groups.setdefault(tuple(images[k].shape), []).append(k)
+    for ks in groups.values():
+        for k, x in zip(ks, prepare(torch.stack([images[k] for k in ks]), preprocess)):
+            out[k] = x
+    return out
