@@ -110,21 +110,21 @@ def test_at_the_sample_threshold_all_points_are_fitted():
 
 
 def test_the_environment_lowers_the_sample_threshold(monkeypatch):
-    monkeypatch.setenv("EXPLORER_TSNE_SAMPLE_ABOVE", "1,000")
+    monkeypatch.setenv("EXPLORER_MAP_SAMPLE_ABOVE", "1,000")
     made = make_projection("tsne")
     assert (made.sample_above, made.sample_size) == (1000, 1000)
     assert made.params() == {"method": "tsne", "seed": 0, "perplexity": 30.0, "sample_above": 1000,
                              "sample_size": 1000}
-    monkeypatch.setenv("EXPLORER_TSNE_SAMPLE_SIZE", "300")
+    monkeypatch.setenv("EXPLORER_MAP_SAMPLE_SIZE", "300")
     assert make_projection("tsne").sample_size == 300
-    monkeypatch.setenv("EXPLORER_TSNE_SAMPLE_SIZE", "lots")
-    with pytest.raises(ExplorerError, match="EXPLORER_TSNE_SAMPLE_SIZE='lots'"):
+    monkeypatch.setenv("EXPLORER_MAP_SAMPLE_SIZE", "lots")
+    with pytest.raises(ExplorerError, match="EXPLORER_MAP_SAMPLE_SIZE='lots'"):
         make_projection("tsne")
 
 
 def test_default_settings_keep_the_names_of_maps_kept_before_sampling(monkeypatch):
-    monkeypatch.delenv("EXPLORER_TSNE_SAMPLE_ABOVE", raising=False)
-    monkeypatch.delenv("EXPLORER_TSNE_SAMPLE_SIZE", raising=False)
+    monkeypatch.delenv("EXPLORER_MAP_SAMPLE_ABOVE", raising=False)
+    monkeypatch.delenv("EXPLORER_MAP_SAMPLE_SIZE", raising=False)
     assert make_projection("tsne", perplexity=20, seed=3).params() == {"method": "tsne", "seed": 3, "perplexity": 20.0}
     assert proj.SAMPLE_SIZE <= proj.SAMPLE_ABOVE
 
@@ -135,8 +135,8 @@ def test_a_sampled_map_says_so_in_its_layout_and_when_read_back(tmp_path, monkey
 
     x, _ = blobs(120, d=12)
     run = make_run(tmp_path / "run", x)
-    monkeypatch.setenv("EXPLORER_TSNE_SAMPLE_ABOVE", "100")
-    monkeypatch.setenv("EXPLORER_TSNE_SAMPLE_SIZE", "60")
+    monkeypatch.setenv("EXPLORER_MAP_SAMPLE_ABOVE", "100")
+    monkeypatch.setenv("EXPLORER_MAP_SAMPLE_SIZE", "60")
     layout = run_to_end(project_layout(run, "tsne"))
     assert layout.note == "t-SNE fitted on 60 of 120 points; the rest placed"
     assert np.isfinite(layout.xy).all()
@@ -153,3 +153,15 @@ def test_tsne_transform_puts_training_points_back_where_the_map_shows_them_every
     for _ in range(2):  # the second call sees the map as the first left it
         off = np.linalg.norm(fitted.transform(x[:20]) - fitted.embedding_[:20], axis=1)
         assert off.max() < 0.02 * spread, (off.max(), spread)
+
+
+def test_pca_past_its_fit_threshold_takes_its_axes_from_a_sample_and_maps_every_row(monkeypatch):
+    from sklearn.decomposition import PCA
+
+    x, _ = blobs(3000, d=30)
+    monkeypatch.setattr(proj, "PCA_FIT_ABOVE", 1000)
+    ours = proj.PCAProjection().fit(x.astype(np.float16)).embedding_  # as a run stores features
+    full = PCA(n_components=2).fit_transform(x.astype(np.float64))
+    assert ours.shape == (3000, 2) and ours.dtype == np.float32
+    for c in range(2):  # the same axes, up to sign, as scikit-learn's PCA of every row
+        assert abs(np.corrcoef(ours[:, c], full[:, c])[0, 1]) > 0.999

@@ -104,3 +104,17 @@ def test_cli_project_without_umap_learn_fails_in_one_line(without_umap, tmp_path
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "pip install" in err, err
     assert main(["project", str(run.path), "--method", "pca"]) == 0
+
+
+@pytest.mark.slow
+def test_past_the_sample_threshold_umap_fits_a_sample_and_places_the_rest_in_their_clusters(fitted):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, labels, _ = fitted
+    done = UMAPProjection(seed=7, sample_above=300, sample_size=200, place_chunk=150).fit(x)
+    assert done.note_ == "UMAP fitted on 200 of 400 points; the rest placed"
+    rows = done.fitted_rows_
+    assert len(set(rows.tolist())) == 200 and np.isfinite(done.embedding_).all()
+    placed = np.setdiff1d(np.arange(len(x)), rows)
+    knn = KNeighborsClassifier(5).fit(done.embedding_[rows], labels[rows])
+    assert knn.score(done.embedding_[placed], labels[placed]) > 0.9

@@ -36,13 +36,15 @@ _COLLAPSED = 1e-3  # early exaggeration shrank the map below this fraction of it
 # t-SNE at scale. Past APPROX_ABOVE points the neighbours are approximate (openTSNE's Annoy: seeded, no numba),
 # past FFT_ABOVE the repulsion is FFT-interpolated (linear in n), and past SAMPLE_ABOVE (the most this 2-core
 # machine optimises in a few minutes) the map is fitted on SAMPLE_SIZE random points and the rest are placed
-# into it with openTSNE's `transform`, PLACE_CHUNK at a time; the map's note says so. The environment
-# variables EXPLORER_TSNE_SAMPLE_ABOVE and EXPLORER_TSNE_SAMPLE_SIZE change the last two (see make_projection).
+# into it with openTSNE's `transform`, PLACE_CHUNK at a time; the map's note says so. UMAP samples past the
+# same size. The environment variables EXPLORER_MAP_SAMPLE_ABOVE and EXPLORER_MAP_SAMPLE_SIZE change the last
+# two (see make_projection).
 APPROX_ABOVE = 1_000
 FFT_ABOVE = 10_000
 SAMPLE_ABOVE = 100_000
 SAMPLE_SIZE = 50_000
 PLACE_CHUNK = 50_000
+PCA_FIT_ABOVE = 200_000  # PCA's components from a random sample of this many rows past it
 PLACE_ITERATIONS = 100  # per placed chunk (openTSNE's default 250 for a few points): the neighbours' median
 #                         start is close already, and at 1M points each iteration costs ~0.1 s per 50k
 
@@ -62,8 +64,35 @@ def _spread(y: np.ndarray) -> float:
     return float(np.abs(y - y.mean(0)).max()) if len(y) else 0.0
 
 
+def sample_rows(n: int, above: int, size: int, seed: int) -> np.ndarray | None:
+    """The sorted random rows (seeded) a map is fitted on when there are more than `above`; None: all."""
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False)) if n > above else None
+
+
+def reduce_features(features: np.ndarray, rows: np.ndarray | None, dims: int, seed: int):
+    """(fitted PCA or None, (n, <= dims) float32): PCA fitted on `rows` (None: all), applied a chunk at a
+    time, so a million float16 rows never exist as one float32 copy. None when the features are small."""
+    from sklearn.decomposition import PCA
+
+    if features.shape[1] <= dims:
+        return None, np.asarray(features, dtype=np.float32)
+    fit_on = features if rows is None else features[rows]
+    pca = PCA(n_components=dims, random_state=seed).fit(np.asarray(fit_on, dtype=np.float32))
+    return pca, _chunked(pca.transform, features)
+
+
+def _chunked(f, features: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    """f over float32 copies of `chunk` rows at a time, stacked (float32)."""
+    if len(features) <= chunk:
+        return np.asarray(f(np.asarray(features, dtype=np.float32)), dtype=np.float32)
+    return np.concatenate([np.asarray(f(np.asarray(features[i:i + chunk], dtype=np.float32)), dtype=np.float32)
+                           for i in range(0, len(features), chunk)])
+
+
 class PCAProjection:
-    """Principal components: (n, d) -> (n, 2) float32."""
+    """Principal components: (n, d) -> (n, 2) float32. Past PCA_FIT_ABOVE rows the components come from a
+    seeded random sample of that many (the same directions to a fraction of a percent, without several
+    float32 copies of a million rows)."""
 
     method = "pca"
 
@@ -85,21 +114,23 @@ class PCAProjection:
     def fit(self, features: np.ndarray) -> "PCAProjection":
         from sklearn.decomposition import PCA
 
-        x = np.asarray(features, dtype=np.float32)
+        x = np.asarray(features)
         if count_distinct(x, 2) < 2:  # one point, or all alike: they all sit at the centre
             self.pca_ = None
             self.embedding_ = np.zeros((len(x), 2), np.float32)
             self.note_ = None if len(x) < 2 else f"all {len(x)} points have the same features; they all sit at 0, 0"
             return self
-        self.pca_ = PCA(n_components=min(2, x.shape[1], len(x)), random_state=self.seed).fit(x)
+        rows = sample_rows(len(x), PCA_FIT_ABOVE, PCA_FIT_ABOVE, self.seed)
+        fit_on = np.asarray(x if rows is None else x[rows], dtype=np.float32)
+        self.pca_ = PCA(n_components=min(2, x.shape[1], len(fit_on)), random_state=self.seed).fit(fit_on)
         self.embedding_ = self.transform(x)
         return self
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float32)
+        x = np.asarray(features)
         if self.pca_ is None:
             return np.zeros((len(x), 2), np.float32)
-        return _pad2(self.pca_.transform(x).astype(np.float32))
+        return _pad2(_chunked(self.pca_.transform, x))
 
 
 class TSNEProjection:
@@ -140,9 +171,8 @@ class TSNEProjection:
 
     def fit_steps(self, features: np.ndarray) -> Work["TSNEProjection"]:
         from openTSNE import TSNEEmbedding, affinity, initialization
-        from sklearn.decomposition import PCA
 
-        x = np.asarray(features, dtype=np.float32)
+        x = np.asarray(features)  # float32 a chunk at a time (reduce_features): float16 rows stay float16
         n = len(x)
         distinct = count_distinct(x, MIN_TSNE_POINTS)
         if distinct < MIN_TSNE_POINTS:  # t-SNE needs neighbours; a tiny or degenerate set gets a PCA map
@@ -154,21 +184,14 @@ class TSNEProjection:
         from ..threads import free_cores
 
         n_jobs = self.n_jobs or free_cores()  # not every core: under load, openTSNE on all of them lost to one
-        sample = None  # the rows the map is fitted on, when not all of them
-        if n > self.sample_above:
-            sample = np.sort(np.random.default_rng(self.seed).choice(n, self.sample_size, replace=False))
-            n_fit = len(sample)
+        sample = sample_rows(n, self.sample_above, self.sample_size, self.seed)  # None: fitted on all rows
+        n_fit = n if sample is None else len(sample)
+        if sample is not None:
             total += -(-(n - n_fit) // self.place_chunk) * self.chunk  # a placed chunk counts as a chunk of iterations
-        else:
-            n_fit = n
         # Perplexity needs at least 3 * perplexity neighbours; small datasets get a smaller one.
         perplexity = float(min(self.perplexity, max((n_fit - 1) / 3.0, 1.0)))
         yield Step(0, total, "reducing to 50 dimensions")
-        dims = min(50, n_fit - 1)
-        if x.shape[1] > dims:
-            self.reduce_ = PCA(n_components=dims, random_state=self.seed).fit(x if sample is None else x[sample])
-            x = np.concatenate([self.reduce_.transform(x[i:i + self.place_chunk]).astype(np.float32)
-                                for i in range(0, n, self.place_chunk)])
+        self.reduce_, x = reduce_features(x, sample, min(50, n_fit - 1), self.seed)
         fit_x = x if sample is None else x[sample]
         yield Step(0, total, "finding neighbours")
         aff = affinity.PerplexityBasedNN(fit_x, perplexity=perplexity, n_jobs=n_jobs, random_state=self.seed,
@@ -212,7 +235,7 @@ class TSNEProjection:
                 yield Step(done, total, label, partial=whole(frame.copy()))
         layout = np.asarray(emb, dtype=np.float32)
         if not np.isfinite(layout).all() or not _spread(layout) > 1e-6:
-            return (yield from self._fall_back(np.asarray(features, dtype=np.float32),
+            return (yield from self._fall_back(np.asarray(features),
                                                "t-SNE found no usable map of these features "
                                                f"({'non-finite' if not np.isfinite(layout).all() else 'collapsed'}"
                                                "); showing PCA"))
@@ -280,14 +303,15 @@ def make_projection(method: str, *, perplexity: float = 30.0, seed: int = 0) -> 
     if method == "umap":
         from .umap_projection import UMAPProjection
 
-        return UMAPProjection(seed=seed)
+        return UMAPProjection(seed=seed, **_sampling_from_environment())
     raise ExplorerError(f"Unknown projection {method!r}; choose one of {', '.join(METHODS)}.")
 
 
 def _sampling_from_environment() -> dict:
-    """EXPLORER_TSNE_SAMPLE_ABOVE / _SIZE: sample t-SNE past another size (to try it on a small dataset)."""
+    """EXPLORER_MAP_SAMPLE_ABOVE / _SIZE: t-SNE and UMAP sample past another size (to try it on a small
+    dataset, or to fit on more points on a bigger machine)."""
     out = {}
-    for key, name in (("sample_above", "EXPLORER_TSNE_SAMPLE_ABOVE"), ("sample_size", "EXPLORER_TSNE_SAMPLE_SIZE")):
+    for key, name in (("sample_above", "EXPLORER_MAP_SAMPLE_ABOVE"), ("sample_size", "EXPLORER_MAP_SAMPLE_SIZE")):
         text = os.environ.get(name, "").strip()
         if text:
             try:
@@ -362,7 +386,7 @@ def fit_run(run, method: str = "pca", *, perplexity: float = 30.0,
         n = int(mask.sum())  # about the dataset the user chose, never the run's cache folder
         has = "no readable images" if n == 0 else "only 1 readable image"
         raise ExplorerError(f"{run.dataset_root} has {has}; a map needs at least 2.")
-    features = np.asarray(run.features[mask], dtype=np.float32)
+    features = np.asarray(run.features[mask])  # as stored (float16): the projections convert a chunk at a time
     _check_features(run, features, mask)
     gen = projection.fit_steps(features)
     while True:

@@ -6,7 +6,9 @@ slow (numba), so it happens in `fit_steps`, never at start-up.
 
 Like t-SNE, the features are first reduced to at most 50 dimensions by PCA (neighbours in 50-D
 are as good and much cheaper), and a fixed seed gives the same layout: umap-learn then runs its
-optimisation on one thread, the price of reproducibility.
+optimisation on one thread, the price of reproducibility. Past `sample_above` points (as t-SNE:
+projection.SAMPLE_ABOVE) the map is fitted on a random sample and the rest are placed into it with
+umap-learn's `transform`; the note says so.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ class UMAPProjection:
 
     method = "umap"
 
-    def __init__(self, *, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0):
-        from .projection import _check_seed
+    def __init__(self, *, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0, sample_above: int | None = None,
+                 sample_size: int | None = None, place_chunk: int | None = None):
+        from .projection import PLACE_CHUNK, SAMPLE_ABOVE, SAMPLE_SIZE, _check_seed
 
         if int(n_neighbors) != n_neighbors or n_neighbors < 2:
             raise ExplorerError(f"UMAP's n_neighbors must be a whole number of at least 2 (got {n_neighbors!r}).")
@@ -52,24 +55,33 @@ class UMAPProjection:
         self.n_neighbors = int(n_neighbors)
         self.min_dist = float(min_dist)
         self.seed = _check_seed(seed)
+        self.sample_above = SAMPLE_ABOVE if sample_above is None else int(sample_above)
+        self.sample_size = SAMPLE_SIZE if sample_size is None else int(sample_size)
+        self.place_chunk = PLACE_CHUNK if place_chunk is None else int(place_chunk)
+        if not 0 < self.sample_size <= self.sample_above:
+            raise ExplorerError(f"UMAP's sample ({self.sample_size}) must be at least 1 and no more than the size "
+                                f"past which it samples ({self.sample_above}).")
+        self._defaults = (SAMPLE_ABOVE, SAMPLE_SIZE)
         self.reduce_ = None  # PCA to 50-D (None when the input is small already)
         self.umap_ = None  # umap.UMAP; None when `fallback_` (a PCA) made the map
         self.fallback_ = None
         self.embedding_: np.ndarray | None = None
+        self.fitted_rows_: np.ndarray | None = None  # (m,) the rows the map was fitted on, when a sample; else None
         self.note_: str | None = None
 
     def params(self) -> dict:
-        return {"method": "umap", "seed": self.seed, "n_neighbors": self.n_neighbors, "min_dist": self.min_dist}
+        out = {"method": "umap", "seed": self.seed, "n_neighbors": self.n_neighbors, "min_dist": self.min_dist}
+        if (self.sample_above, self.sample_size) != self._defaults:
+            out.update(sample_above=self.sample_above, sample_size=self.sample_size)
+        return out
 
     def fit(self, features: np.ndarray) -> "UMAPProjection":
         return run_to_end(self.fit_steps(features))
 
     def fit_steps(self, features: np.ndarray) -> Work["UMAPProjection"]:
-        from sklearn.decomposition import PCA
+        from .projection import PCAProjection, count_distinct, reduce_features, sample_rows
 
-        from .projection import PCAProjection, count_distinct
-
-        x = np.asarray(features, dtype=np.float32)
+        x = np.asarray(features)  # float32 a chunk at a time (reduce_features)
         n = len(x)
         umap = _import_umap()  # before any work: a missing package is said at once
         distinct = count_distinct(x, MIN_UMAP_POINTS)
@@ -81,15 +93,17 @@ class UMAPProjection:
                           f"(these {n} have {distinct}); showing PCA")
             yield Step(1, 1, self.note_)
             return self
-        yield Step(0, 3, "reducing to 50 dimensions")
-        dims = min(50, n - 1)
-        if x.shape[1] > dims:
-            self.reduce_ = PCA(n_components=dims, random_state=self.seed).fit(x)
-            x = self.reduce_.transform(x).astype(np.float32)
-        yield Step(1, 3, "UMAP: neighbours and layout")
-        k = min(self.n_neighbors, n - 1)
+        sample = sample_rows(n, self.sample_above, self.sample_size, self.seed)  # None: fitted on all rows
+        n_fit = n if sample is None else len(sample)
+        chunks = 0 if sample is None else -(-(n - n_fit) // self.place_chunk)
+        total = 3 + chunks
+        yield Step(0, total, "reducing to 50 dimensions")
+        self.reduce_, x = reduce_features(x, sample, min(50, n_fit - 1), self.seed)
+        fit_x = x if sample is None else x[sample]
+        yield Step(1, total, "UMAP: neighbours and layout" + ("" if sample is None else f" of {n_fit:,} points"))
+        k = min(self.n_neighbors, n_fit - 1)
         if k < self.n_neighbors:
-            self.note_ = f"n_neighbors lowered to {k} for {n} images"
+            self.note_ = f"n_neighbors lowered to {k} for {n_fit} images"
         # PCA initialisation, not umap's default spectral one: spectral gives another layout on each run with
         # the same seed when the neighbour graph falls apart into clusters (umap-learn 0.5.12), is slow on big
         # sets and fails on tiny ones.
@@ -97,13 +111,29 @@ class UMAPProjection:
                                init="pca", transform_seed=self.seed)
         with warnings.catch_warnings():  # "n_jobs overridden to 1 by setting random_state": the seed's price, known
             warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
-            layout = np.asarray(self.umap_.fit_transform(x), dtype=np.float32)
+            layout = np.asarray(self.umap_.fit_transform(fit_x), dtype=np.float32)
         if not np.isfinite(layout).all():
             raise ExplorerError("UMAP found no usable map of these features (non-finite coordinates); "
                                 "choose PCA or t-SNE.")
+        self.fitted_rows_ = sample
+        if sample is not None:
+            whole = np.full((n, 2), np.nan, np.float32)
+            whole[sample] = layout
+            layout = whole
+            rest = np.setdiff1d(np.arange(n), sample)
+            for i in range(0, len(rest), self.place_chunk):
+                rows = rest[i:i + self.place_chunk]
+                layout[rows] = self._place(x[rows])
+                yield Step(3 + i // self.place_chunk, total, f"placing the rest: "
+                           f"{min(i + self.place_chunk, len(rest)):,} of {len(rest):,}", partial=layout.copy())
+            placed = f"UMAP fitted on {n_fit:,} of {n:,} points; the rest placed"
+            self.note_ = placed if self.note_ is None else f"{placed}; {self.note_}"
         self.embedding_ = layout
-        yield Step(3, 3, self.note_ or "UMAP")
+        yield Step(total, total, self.note_ or "UMAP")
         return self
+
+    def _place(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.umap_.transform(x), dtype=np.float32)
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         """Place new points into the fitted map (umap-learn: against the fixed training layout)."""
@@ -114,4 +144,4 @@ class UMAPProjection:
         x = np.asarray(features, dtype=np.float32)
         if self.reduce_ is not None:
             x = self.reduce_.transform(x).astype(np.float32)
-        return np.asarray(self.umap_.transform(x), dtype=np.float32)
+        return self._place(x)
