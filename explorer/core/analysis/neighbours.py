@@ -71,7 +71,7 @@ class NeighbourIndex:
                 block = np.asarray(x[start:stop], np.float32)
                 sq[start:stop] = np.einsum("ij,ij->i", block, block)
             else:
-                for part in self._halves(start, stop, bits):
+                for part in self._halves(start, stop, bits[0], bits[1]):
                     part *= np.float32(2.0 ** 112)  # exact values (squares of x * 2**-112 would underflow)
                 sq[start:stop] = np.einsum("bij,bij->i", bits.view(np.float32)[:, :stop - start],
                                            bits.view(np.float32)[:, :stop - start])
@@ -208,15 +208,22 @@ class NeighbourIndex:
                 np.matmul(q, np.asarray(self._x[ts:te], np.float32).T, out=out[:, ts - start:te - start])
         else:
             half = self._words.shape[1]
-            qe, qo = q[:, :half], q[:, half:]
-            bits = np.empty((2, min(tile, stop - start), half), np.int32)  # reused: no page faults
-            odd_part = np.empty((len(q), bits.shape[1]), np.float32)
+            rows = min(tile, stop - start)
+            if len(q) < 32:  # two tables, each read contiguously: the conversion is most of the time
+                bits = np.empty((2, rows, half), np.int32)  # reused: no page faults
+                odd_part = np.empty((len(q), rows), np.float32)
+            else:  # one table: one matrix product over all d columns is the faster flop
+                bits = np.empty((rows, 2 * half), np.int32)
             for ts in range(start, stop, tile):
                 te = min(stop, ts + tile)
-                even, odd = self._halves(ts, te, bits)
                 o = out[:, ts - start:te - start]
-                np.matmul(qe, even.T, out=o)
-                np.add(o, np.matmul(qo, odd.T, out=odd_part[:, :te - ts]), out=o)
+                if bits.ndim == 3:
+                    even, odd = self._halves(ts, te, bits[0], bits[1])
+                    np.matmul(q[:, :half], even.T, out=o)
+                    np.add(o, np.matmul(q[:, half:], odd.T, out=odd_part[:, :te - ts]), out=o)
+                else:
+                    self._halves(ts, te, bits[:, :half], bits[:, half:])
+                    np.matmul(q, bits[:te - ts].view(np.float32).T, out=o)
         if self.metric == "cosine":
             np.multiply(out, self._factor[start:stop], out=out)
         else:
@@ -226,11 +233,11 @@ class NeighbourIndex:
         if len(invalid):
             out[:, invalid] = np.inf
 
-    def _halves(self, start: int, stop: int, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _halves(self, start: int, stop: int, even: np.ndarray, odd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows start..stop of float16 features as two float32 tables, the even columns and the odd
-        ones, times 2**-112 (the bit trick), written into bits (2, >= stop - start, d / 2) int32."""
+        ones, times 2**-112 (the bit trick), written into even and odd ((>= stop - start, d / 2) int32)."""
         words = self._words[start:stop]
-        even, odd = bits[0, :len(words)], bits[1, :len(words)]
+        even, odd = even[:len(words)], odd[:len(words)]
         np.left_shift(words, 16, out=even)  # little-endian: the even column is the low half
         np.right_shift(even, 3, out=even)
         np.bitwise_and(even, _MASK, out=even)
