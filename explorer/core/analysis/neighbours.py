@@ -53,7 +53,8 @@ class NeighbourIndex:
         if x.ndim != 2:
             raise ExplorerError(f"Features must be a table of rows (n, d), not shape {x.shape}.")
         if x.dtype not in (np.float16, np.float32) or not x.dtype.isnative or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=np.float32)
+            kept = x.dtype.newbyteorder("=") if x.dtype.kind == "f" and x.dtype.itemsize <= 4 else np.float32
+            x = np.ascontiguousarray(x, dtype=kept)  # a float16 slice stays float16
         self._x = x
         n, d = x.shape
         self._words = None  # int32 view of float16 pairs, where the bit trick applies
@@ -159,7 +160,7 @@ class NeighbourIndex:
                 best_s = np.concatenate([f[1] for f in found], axis=1)
                 keep = _smallest(best_s, m)
                 best_i, best_s = np.take_along_axis(best_i, keep, axis=1), np.take_along_axis(best_s, keep, axis=1)
-                out_i[qs:qe], out_d[qs:qe] = self._rerank(best_i, np.isfinite(best_s), exact, k)
+                out_i[qs:qe], out_d[qs:qe] = self.rerank(best_i, np.isfinite(best_s), exact, k)
         return out_i, out_d
 
     def _part(self, q, idx, m: int, start: int, stop: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,8 +246,9 @@ class NeighbourIndex:
         np.bitwise_and(odd, _MASK, out=odd)
         return even.view(np.float32), odd.view(np.float32)
 
-    def _rerank(self, cand: np.ndarray, ok: np.ndarray, exact_q: np.ndarray, k: int):
-        """Candidates (b, m) measured in float64 against the queries (b, d), nearest k first (ties by index)."""
+    def rerank(self, cand: np.ndarray, ok: np.ndarray, exact_q: np.ndarray, k: int):
+        """Candidates (b, m) (where ok) measured in float64 against the queries (b, d): (rows, distances),
+        each (b, k), nearest first, ties by row, padded with -1 and inf."""
         b, m = cand.shape
         out_i = np.full((b, k), -1, np.int64)
         out_d = np.full((b, k), np.inf)
