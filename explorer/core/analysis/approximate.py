@@ -1,0 +1,125 @@
+"""Approximate nearest neighbours past a size threshold (issue 16): a FAISS HNSW graph.
+
+Exact search reads every row for every query (about 1 s a query at 1M x 1280 on 2 cores). Past
+`APPROX_ABOVE` rows a graph answers in well under 10 ms: HNSW over the valid rows, stored as float16
+(FAISS's scalar quantizer: the size of the features themselves, plus the graph). Its candidates
+(3k of them) are measured exactly in float64 by the exact index's re-rank, so every distance shown
+is exact and ranked as the exact index would; only a neighbour the graph missed can differ. Recall
+@10 against exact search is measured by tests/benchmarks/bench_neighbours.py --approximate.
+
+Optional: `pip install faiss-cpu` (the `ann` extra). Without it `neighbour_index` stays exact and
+says so in its `note`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ExplorerError
+from ..progress import Step, Work, run_to_end
+from ..threads import free_cores
+from .neighbours import Neighbour, NeighbourIndex
+
+APPROX_ABOVE = 500_000  # rows; below, exact search answers in well under 0.5 s
+_CANDIDATES = 3  # graph candidates per wanted neighbour, re-ranked exactly
+
+
+def have_faiss() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def neighbour_index(features: np.ndarray, *, metric: str = "cosine", valid: np.ndarray | None = None,
+                    approximate_above: int = APPROX_ABOVE):
+    """The exact NeighbourIndex, or past `approximate_above` rows (with faiss installed) an
+    ApproximateIndex. Either has query, query_many, query_vector, query_vectors, `exact` and `note`."""
+    if len(features) > approximate_above and have_faiss():
+        return run_to_end(build_approximate_index(features, metric=metric, valid=valid))
+    index = NeighbourIndex(features, metric=metric, valid=valid)
+    index.exact = True
+    index.note = None if len(features) <= approximate_above else \
+        f"exact search over {len(features):,} images (pip install faiss-cpu for a fast approximate one)"
+    return index
+
+
+def build_approximate_index(features: np.ndarray, *, metric: str = "cosine", valid: np.ndarray | None = None,
+                            links: int = 32, ef_construction: int = 40, block: int = 65_536) -> Work["ApproximateIndex"]:
+    """Build the graph, one Step per block of rows added (closing the generator cancels)."""
+    import faiss
+
+    exact = NeighbourIndex(features, metric=metric, valid=valid)
+    rows = np.flatnonzero(exact.valid)
+    d = features.shape[1]
+    faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+    graph = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_fp16, links, faiss_metric)
+    graph.hnsw.efConstruction = ef_construction
+    graph.train(np.zeros((1, d), np.float32))  # float16 storage needs no statistics
+    faiss.omp_set_num_threads(free_cores())
+    total = max(1, len(rows))
+    for start in range(0, len(rows), block):
+        yield Step(start, total, f"indexing {start:,} of {len(rows):,} images")
+        graph.add(_vectors(features[rows[start:start + block]], metric))
+    yield Step(total, total, "indexed")
+    return ApproximateIndex(exact, graph, rows)
+
+
+def _vectors(x, metric: str) -> np.ndarray:
+    x = np.ascontiguousarray(x, np.float32)
+    if metric == "cosine":
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        x /= np.where(norms > 0, norms, 1)
+    return x
+
+
+class ApproximateIndex:
+    """The graph of build_approximate_index; the same queries as NeighbourIndex."""
+
+    exact = False
+
+    def __init__(self, exact: NeighbourIndex, graph, rows: np.ndarray, ef_search: int = 64):
+        self._exact, self._graph, self._rows = exact, graph, rows
+        self.metric, self.valid = exact.metric, exact.valid
+        self.ef_search = ef_search
+        self.note = f"approximate neighbours (HNSW graph over {len(rows):,} images; distances exact)"
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def query(self, index: int, k: int = 10) -> list[Neighbour]:
+        found, dist = self.query_many([index], k)
+        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
+
+    def query_vector(self, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
+        found, dist = self.query_vectors(np.asarray(vector)[None, :], k)
+        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
+
+    def query_many(self, indices, k: int = 10, **_) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.asarray(indices, np.int64).ravel()
+        n = len(self._exact)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ExplorerError(f"Index {int(idx[(idx < 0) | (idx >= n)][0])} is out of range (0..{n - 1}).")
+        if idx.size and not self.valid[idx].all():
+            raise ExplorerError(f"Item {int(idx[~self.valid[idx]][0])} has no features (it could not be embedded).")
+        return self._search(np.asarray(self._exact._source[idx], np.float64), k, idx)
+
+    def query_vectors(self, vectors: np.ndarray, k: int = 10, **_) -> tuple[np.ndarray, np.ndarray]:
+        return self._search(np.asarray(vectors, np.float64), k, None)
+
+    def _search(self, q: np.ndarray, k: int, own: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        k = max(0, int(k))
+        if k == 0 or not len(self._rows) or not len(q):
+            return np.full((len(q), k), -1, np.int64), np.full((len(q), k), np.inf)
+        want = min(len(self._rows), k * _CANDIDATES + 1)
+        self._graph.hnsw.efSearch = max(self.ef_search, want)
+        faiss.omp_set_num_threads(free_cores())
+        _, labels = self._graph.search(_vectors(q, self.metric), want)
+        ok = labels >= 0
+        cand = np.where(ok, self._rows[np.where(ok, labels, 0)], -1)
+        if own is not None:  # a row is not its own neighbour
+            ok &= cand != own[:, None]
+        return self._exact.rerank(cand, ok, q, k)
