@@ -6,7 +6,8 @@
 
 The numbers are scikit-learn's own: features standardised in a Pipeline, stratified k-fold
 cross-validation (shuffled, seeded), accuracy = the mean of the folds' accuracies, as
-`cross_val_score(...).mean()` gives. Every probed image gets its out-of-fold prediction and the
+`cross_val_score(...).mean()` gives (kNN votes on the neighbour index's exact batched search,
+analysis.knn, answering as KNeighborsClassifier does). Every probed image gets its out-of-fold prediction and the
 classifier's probability for each class (a linear SVM has no probabilities: a softmax of its
 decision values stands in, a score rather than a calibrated probability).
 """
