@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """The process entry point (the `explorer` script and `python -m explorer`)."""
+    from .allocator import tune
+
+    tune()  # before any thread exists (allocator.py says why)
     code = main()
     if code == 130:  # Ctrl-C: the work is closed and saved by now; the interpreter's teardown of torch alone
         sys.stdout.flush()  # takes about a second, which is what made Ctrl-C feel slow: skip it
