@@ -33,10 +33,10 @@ class NeighbourClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """(m, classes) the share of each class among the k nearest training rows."""
         found, _ = self._index.query_vectors(np.asarray(X), self.n_neighbors)
-        votes = self._y[found]
-        counts = np.zeros((len(votes), len(self.classes_)))
-        np.add.at(counts, (np.repeat(np.arange(len(votes)), votes.shape[1]), votes.ravel()), 1)
-        return counts / self.n_neighbors
+        votes = self._y[found]  # (m, k) class numbers
+        c = len(self.classes_)
+        counts = np.bincount((np.arange(len(votes))[:, None] * c + votes).ravel(), minlength=len(votes) * c)
+        return counts.reshape(len(votes), c) / self.n_neighbors
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
