@@ -6,12 +6,13 @@ set -euo pipefail
 APP=$1 VERSION=$2 OUT=$3
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DEPENDS=$(python3 "$ROOT/packaging/linux/deb_depends.py" "$APP")
-STAGE=$(mktemp -d)
+STAGE=$(mktemp -d "$OUT/.deb-stage.XXXXXX")  # beside the .deb: hard links, not a second copy of gigabytes
 trap 'rm -rf "$STAGE"' EXIT
+chmod 755 "$STAGE"
 DOC=$STAGE/usr/share/doc/cnn-feature-explorer
 mkdir -p "$STAGE/DEBIAN" "$STAGE/opt" "$STAGE/usr/bin" "$STAGE/usr/share/applications" \
   "$STAGE/usr/share/icons/hicolor/scalable/apps" "$DOC"
-cp -a "$APP" "$STAGE/opt/cnn-feature-explorer"
+cp -al "$APP" "$STAGE/opt/cnn-feature-explorer" 2>/dev/null || cp -a "$APP" "$STAGE/opt/cnn-feature-explorer"
 ln -s /opt/cnn-feature-explorer/cnn-feature-explorer "$STAGE/usr/bin/cnn-feature-explorer"
 cp "$ROOT/resources/cnn-feature-explorer.desktop" "$STAGE/usr/share/applications/"
 cp "$ROOT/resources/icons/explorer.svg" "$STAGE/usr/share/icons/hicolor/scalable/apps/cnn-feature-explorer.svg"
