@@ -21,7 +21,8 @@ import torch
 
 from ..data.datasets import Dataset
 from . import gpu_jpeg
-from ..errors import DatasetError, DecodeError, ExplorerError
+from .loading import ImageRows, Prefetch, collate, on_device
+from ..errors import DatasetError, ExplorerError
 from ..model.extract import LOGITS
 from ..model.graph import ModelGraph, model_graph
 from ..model.zoo import LoadedModel
@@ -160,132 +161,6 @@ def _manifest(dataset: Dataset, model: LoadedModel, infos: list, graph: ModelGra
                      "torchvision": torchvision.__version__, "timm": timm_version, "numpy": np.__version__,
                      "pillow": PIL.__version__},
     }
-
-
-class _ImageRows(torch.utils.data.Dataset):
-    """Decodes and preprocesses rows (in DataLoader workers); failures travel as reasons."""
-
-    def __init__(self, dataset: Dataset, preprocess, indices: np.ndarray, gpu_jpegs: bool = False):
-        self.dataset = dataset
-        self.preprocess = preprocess
-        self.indices = indices
-        self.gpu_jpegs = gpu_jpegs  # JPEGs travel as bytes, for the GPU to decode (gpu_jpeg)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, k: int):
-        i = int(self.indices[k])
-        jpeg, digest = None, None
-        if self.gpu_jpegs:
-            try:
-                jpeg, digest = gpu_jpeg.read_jpeg(self.dataset.full_path(i))
-            except OSError:
-                pass  # the CPU path below names what is wrong with the file
-        digest = torch.frombuffer(bytearray(digest or self.dataset.content_digest(i)), dtype=torch.uint8)
-        if jpeg is not None:
-            return i, jpeg, "", digest
-        try:
-            return i, self.cpu(i), "", digest
-        except DecodeError as exc:
-            reason = f"{exc.kind}\t{exc.reason}"
-        except Exception as exc:  # a decoder bug must not end the run
-            reason = f"error\t{self.dataset.full_path(i)}: {type(exc).__name__}: {exc}"
-        crop = self.preprocess.crop
-        return i, torch.zeros(3, crop, crop), reason, digest
-
-    def cpu(self, i: int) -> torch.Tensor:
-        img, _ = self.dataset.load(i, draft_size=self.preprocess.resize)
-        return self.preprocess(img)
-
-
-def _collate(items):
-    """default_collate, except that pixels stay a list when some are JPEG bytes for the GPU."""
-    idx = torch.tensor([it[0] for it in items], dtype=torch.int64)
-    pixels = [it[1] for it in items]
-    if all(isinstance(p, torch.Tensor) for p in pixels):
-        pixels = torch.stack(pixels)
-    else:  # the files' bytes as views of one tensor: one shared-memory block per batch, not one per file
-        jpegs = [p for p in pixels if isinstance(p, gpu_jpeg.Jpeg)]
-        flat, start = torch.cat([j.data for j in jpegs]), 0
-        for j in jpegs:
-            j.data, start = flat[start:start + len(j.data)], start + len(j.data)
-    return idx, pixels, [it[2] for it in items], torch.stack([it[3] for it in items])
-
-
-def _on_device(rows: "_ImageRows", idx: np.ndarray, pixels: list, reasons: list, device: torch.device):
-    """A batch's pixels as one tensor on `device`: JPEGs decoded there, the rest copied there.
-
-    A JPEG the GPU decoder refuses is decoded on the CPU here, and fails as it would have there."""
-    crop = rows.preprocess.crop
-    out = torch.empty((len(pixels), 3, crop, crop), device=device)
-    jpegs = [k for k, p in enumerate(pixels) if isinstance(p, gpu_jpeg.Jpeg)]
-    for k, image in zip(jpegs, gpu_jpeg.decode([pixels[k] for k in jpegs], rows.preprocess, device)):
-        if image is None:
-            try:
-                image = rows.cpu(int(idx[k]))
-            except DecodeError as exc:
-                reasons[k], image = f"{exc.kind}\t{exc.reason}", torch.zeros(3, crop, crop)
-            except Exception as exc:  # a decoder bug must not end the run
-                path = rows.dataset.full_path(int(idx[k]))
-                reasons[k], image = f"error\t{path}: {type(exc).__name__}: {exc}", torch.zeros(3, crop, crop)
-        pixels[k] = image
-    for k, p in enumerate(pixels):
-        out[k] = p.to(device, non_blocking=True)
-    return out
-
-
-class _Prefetch:
-    """Decodes the next batch on a thread while the network runs on this one.
-
-    Without worker processes (the default on two cores, where they would fight the forward
-    pass for the CPU) this still overlaps decoding with the forward pass: PIL and torch both
-    release the GIL while they work.
-    """
-
-    def __init__(self, loader, depth: int = 2):
-        import queue
-        import threading
-
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fill, args=(loader,), daemon=True)
-        self._thread.start()
-
-    def _fill(self, loader):
-        try:
-            for batch in loader:
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(("batch", batch), timeout=0.1)
-                        break
-                    except Exception:  # queue.Full: the consumer is busy
-                        continue
-                if self._stop.is_set():
-                    return
-            self._queue.put(("end", None))
-        except BaseException as exc:  # surface decode-loop errors in the consumer
-            self._queue.put(("error", exc))
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        kind, value = self._queue.get()
-        if kind == "batch":
-            return value
-        if kind == "error":
-            raise value
-        raise StopIteration
-
-    def close(self) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.05)  # unblock a waiting producer
-            except Exception:
-                pass
-            self._thread.join(timeout=0.05)
 
 
 class AdaptiveForward:
@@ -451,20 +326,20 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
                     for name, at in entries}
 
     adaptive = AdaptiveForward(forward, dev, batch_size)
-    rows_in = _ImageRows(dataset, model.preprocess, pending, gpu_jpegs=run.manifest.get("decode") == "gpu")
+    rows_in = ImageRows(dataset, model.preprocess, pending, gpu_jpegs=run.manifest.get("decode") == "gpu")
     workers = default_workers(dev) if workers is None else workers
     loader = torch.utils.data.DataLoader(
-        rows_in, batch_size=batch_size, shuffle=False, collate_fn=_collate,
+        rows_in, batch_size=batch_size, shuffle=False, collate_fn=collate,
         num_workers=workers, pin_memory=dev.type == "cuda", persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None)
     computed = 0
     t0 = time.perf_counter()
-    batches = iter(loader) if workers > 0 else _Prefetch(loader)
+    batches = iter(loader) if workers > 0 else Prefetch(loader)
     try:
         for idx, x, reasons, digests in batches:
             idx = idx.numpy()
             if isinstance(x, list):  # JPEG bytes among them: decoded on the GPU (gpu_jpeg)
-                x = _on_device(rows_in, idx, x, reasons, on["device"])
+                x = on_device(rows_in, idx, x, reasons, on["device"])
             run.write_content(idx, digests.numpy())  # before any of these rows counts as done
             bad = [k for k, r in enumerate(reasons) if r]
             run.mark_failed_many([(int(idx[k]), *reasons[k].split("\t", 1)) for k in bad])
@@ -483,7 +358,7 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
             rate = computed / max(time.perf_counter() - t0, 1e-9)
             yield Step(done, total, f"{rate:,.0f} images/s" + (f" · {adaptive.message}" if adaptive.message else ""))
     finally:
-        if isinstance(batches, _Prefetch):
+        if isinstance(batches, Prefetch):
             batches.close()
         del batches  # stops DataLoader workers at once when cancelled
         finished = not (np.asarray(run.state) == 0).any()

@@ -1,0 +1,137 @@
+"""The input side of local embedding: files read, decoded and preprocessed in DataLoader workers
+(or a prefetch thread), JPEGs optionally left to the GPU (gpu_jpeg)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data.datasets import Dataset
+from ..errors import DecodeError
+from . import gpu_jpeg
+
+
+class ImageRows(torch.utils.data.Dataset):
+    """Decodes and preprocesses rows (in DataLoader workers); failures travel as reasons."""
+
+    def __init__(self, dataset: Dataset, preprocess, indices: np.ndarray, gpu_jpegs: bool = False):
+        self.dataset = dataset
+        self.preprocess = preprocess
+        self.indices = indices
+        self.gpu_jpegs = gpu_jpegs  # JPEGs travel as bytes, for the GPU to decode (gpu_jpeg)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int):
+        i = int(self.indices[k])
+        jpeg, digest = None, None
+        if self.gpu_jpegs:
+            try:
+                jpeg, digest = gpu_jpeg.read_jpeg(self.dataset.full_path(i))
+            except OSError:
+                pass  # the CPU path below names what is wrong with the file
+        digest = torch.frombuffer(bytearray(digest or self.dataset.content_digest(i)), dtype=torch.uint8)
+        if jpeg is not None:
+            return i, jpeg, "", digest
+        try:
+            return i, self.cpu(i), "", digest
+        except DecodeError as exc:
+            reason = f"{exc.kind}\t{exc.reason}"
+        except Exception as exc:  # a decoder bug must not end the run
+            reason = f"error\t{self.dataset.full_path(i)}: {type(exc).__name__}: {exc}"
+        crop = self.preprocess.crop
+        return i, torch.zeros(3, crop, crop), reason, digest
+
+    def cpu(self, i: int) -> torch.Tensor:
+        img, _ = self.dataset.load(i, draft_size=self.preprocess.resize)
+        return self.preprocess(img)
+
+
+def collate(items):
+    """default_collate, except that pixels stay a list when some are JPEG bytes for the GPU."""
+    idx = torch.tensor([it[0] for it in items], dtype=torch.int64)
+    pixels = [it[1] for it in items]
+    if all(isinstance(p, torch.Tensor) for p in pixels):
+        pixels = torch.stack(pixels)
+    else:  # the files' bytes as views of one tensor: one shared-memory block per batch, not one per file
+        jpegs = [p for p in pixels if isinstance(p, gpu_jpeg.Jpeg)]
+        flat, start = torch.cat([j.data for j in jpegs]), 0
+        for j in jpegs:
+            j.data, start = flat[start:start + len(j.data)], start + len(j.data)
+    return idx, pixels, [it[2] for it in items], torch.stack([it[3] for it in items])
+
+
+def on_device(rows: "ImageRows", idx: np.ndarray, pixels: list, reasons: list, device: torch.device):
+    """A batch's pixels as one tensor on `device`: JPEGs decoded there, the rest copied there.
+
+    A JPEG the GPU decoder refuses is decoded on the CPU here, and fails as it would have there."""
+    crop = rows.preprocess.crop
+    out = torch.empty((len(pixels), 3, crop, crop), device=device)
+    jpegs = [k for k, p in enumerate(pixels) if isinstance(p, gpu_jpeg.Jpeg)]
+    for k, image in zip(jpegs, gpu_jpeg.decode([pixels[k] for k in jpegs], rows.preprocess, device)):
+        if image is None:
+            try:
+                image = rows.cpu(int(idx[k]))
+            except DecodeError as exc:
+                reasons[k], image = f"{exc.kind}\t{exc.reason}", torch.zeros(3, crop, crop)
+            except Exception as exc:  # a decoder bug must not end the run
+                path = rows.dataset.full_path(int(idx[k]))
+                reasons[k], image = f"error\t{path}: {type(exc).__name__}: {exc}", torch.zeros(3, crop, crop)
+        pixels[k] = image
+    for k, p in enumerate(pixels):
+        out[k] = p.to(device, non_blocking=True)
+    return out
+
+
+class Prefetch:
+    """Decodes the next batch on a thread while the network runs on this one.
+
+    Without worker processes (the default on two cores, where they would fight the forward
+    pass for the CPU) this still overlaps decoding with the forward pass: PIL and torch both
+    release the GIL while they work.
+    """
+
+    def __init__(self, loader, depth: int = 2):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(loader,), daemon=True)
+        self._thread.start()
+
+    def _fill(self, loader):
+        try:
+            for batch in loader:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(("batch", batch), timeout=0.1)
+                        break
+                    except Exception:  # queue.Full: the consumer is busy
+                        continue
+                if self._stop.is_set():
+                    return
+            self._queue.put(("end", None))
+        except BaseException as exc:  # surface decode-loop errors in the consumer
+            self._queue.put(("error", exc))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        kind, value = self._queue.get()
+        if kind == "batch":
+            return value
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)  # unblock a waiting producer
+            except Exception:
+                pass
+            self._thread.join(timeout=0.05)
