@@ -133,15 +133,17 @@ def approximate(n: int, d: int, k=10, queries=200):
     t = time.perf_counter()
     want, _ = NeighbourIndex(x, metric="cosine").query_many(q, k)
     exact = (time.perf_counter() - t) / queries
-    times, found = [], []
-    for i in q:
-        t = time.perf_counter()
-        found.append([nb.index for nb in index.query(int(i), k)])
-        times.append(time.perf_counter() - t)
-    recall = np.mean([len(set(f) & set(w)) / k for f, w in zip(found, want)])
-    print(f"approximate (HNSW, float16), {n:,} x {d}: build {build:.0f} s, recall@{k} {recall:.4f}, query median "
-          f"{np.median(times) * 1000:.2f} ms, p95 {np.percentile(times, 95) * 1000:.2f} ms "
-          f"(exact, batched: {exact * 1000:.1f} ms a query)")
+    print(f"approximate (HNSW, float16), {n:,} x {d}: build {build:.0f} s (exact, batched: {exact * 1000:.1f} ms a query)")
+    for ef in sorted({index.ef_search, 64, 128, 256}):
+        index.ef_search = ef
+        times, found = [], []
+        for i in q:
+            t = time.perf_counter()
+            found.append([nb.index for nb in index.query(int(i), k)])
+            times.append(time.perf_counter() - t)
+        recall = np.mean([len(set(f) & set(w)) / k for f, w in zip(found, want)])
+        print(f"  efSearch {ef}: recall@{k} {recall:.4f}, query median {np.median(times) * 1000:.2f} ms, "
+              f"p95 {np.percentile(times, 95) * 1000:.2f} ms")
 
 
 def main():

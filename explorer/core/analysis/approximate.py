@@ -79,7 +79,7 @@ class ApproximateIndex:
 
     exact = False
 
-    def __init__(self, exact: NeighbourIndex, graph, rows: np.ndarray, ef_search: int = 64):
+    def __init__(self, exact: NeighbourIndex, graph, rows: np.ndarray, ef_search: int = 256):
         self._exact, self._graph, self._rows = exact, graph, rows
         self.metric, self.valid = exact.metric, exact.valid
         self.ef_search = ef_search
