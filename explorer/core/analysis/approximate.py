@@ -39,9 +39,8 @@ def neighbour_index(features: np.ndarray, *, metric: str = "cosine", valid: np.n
     if len(features) > approximate_above and have_faiss():
         return run_to_end(build_approximate_index(features, metric=metric, valid=valid))
     index = NeighbourIndex(features, metric=metric, valid=valid)
-    index.exact = True
-    index.note = None if len(features) <= approximate_above else \
-        f"exact search over {len(features):,} images (pip install faiss-cpu for a fast approximate one)"
+    if len(features) > approximate_above:
+        index.note = f"exact search over {len(features):,} images (pip install faiss-cpu for a fast approximate one)"
     return index
 
 

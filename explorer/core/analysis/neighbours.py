@@ -44,6 +44,9 @@ class NeighbourIndex:
     """features: (n, d), best float16 or float32 (kept as given, a memmap too); valid: (n,) bool,
     rows that may be returned (embedded ones)."""
 
+    exact = True  # (analysis.approximate's index says False)
+    note: str | None = None  # what a person should know about the search, if anything
+
     def __init__(self, features: np.ndarray, *, metric: str = "cosine", valid: np.ndarray | None = None):
         if metric not in METRICS:
             raise ExplorerError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
