@@ -100,7 +100,7 @@ class UMAPProjection:
         yield Step(0, total, "reducing to 50 dimensions")
         self.reduce_, x = reduce_features(x, sample, min(50, n_fit - 1), self.seed)
         fit_x = x if sample is None else x[sample]
-        yield Step(1, total, "UMAP: neighbours and layout" + ("" if sample is None else f" of {n_fit:,} points"))
+        yield Step(1, total, "neighbours and layout" + ("" if sample is None else f" of {n_fit:,} points"))
         k = min(self.n_neighbors, n_fit - 1)
         if k < self.n_neighbors:
             self.note_ = f"n_neighbors lowered to {k} for {n_fit} images"
