@@ -221,14 +221,17 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
                   out: str | os.PathLike | None = None, device: str = "auto", batch_size: int | None = 64,
                   workers: int | None = None, overwrite: bool = False, graph: ModelGraph | None = None,
                   arrays: Sequence[str] | None = None, verify: bool = False,
-                  decode: str = "auto") -> Work[EmbedResult]:
+                  decode: str = "auto", engine: str = "local", engine_options: dict | None = None
+                  ) -> Work[EmbedResult]:
     """Embed every image of `dataset` at `layer` into the run folder `out` (default: the cache).
 
     `layer`: one layer, or several filled in one pass over the data (the first is the run's main
     layer); None is the model's default layer. `arrays`: the registered per-row arrays to keep
     (run.arrays.REGISTRY; None: the default ones). `verify`: read every file again and recompute
     the rows whose content changed (or is not known) since they were embedded. `decode`: where JPEGs
-    are decoded (gpu_jpeg.choose: auto is the GPU when embedding on CUDA).
+    are decoded (gpu_jpeg.choose: auto is the GPU when embedding on CUDA). `engine`: "local" (this
+    machine) or "ray" (Ray Data tasks decode, actor pools run the network; engine_options: address,
+    gpus_per_worker, workers; see ray_engine): the same numbers, so the two share runs and resume each other.
     Yields Steps (rows done, total, "N images/s"). Closing the generator cancels;
     finished rows stay on disk and the same call later computes only the rest.
     """
@@ -253,7 +256,10 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     with_logits = any(REGISTRY[name].source == "logits" for name in arrays)
     logits_shape = (head or _logits_shape(graph)) if with_logits else None  # (the latter raises, saying why)
     files = type(dataset).load is Dataset.load  # a folder of files (not a demo held in memory)
-    decoder = gpu_jpeg.choose(decode, dev) if files else "cpu"
+    if engine not in ("local", "ray"):
+        raise ExplorerError(f"Unknown engine {engine!r}; choose local or ray.")
+    # Ray's tasks decode with Pillow wherever they run: the CPU's pixels
+    decoder = gpu_jpeg.choose(decode, dev) if files and engine == "local" else "cpu"
     key = run_key(dataset, model, layers, arrays, decoder)
     path = Path(out) if out is not None else cache_path(key)
     rows = [Row(i, it.path, it.label) for i, it in enumerate(dataset.items)]
@@ -263,14 +269,16 @@ def embed_dataset(dataset: Dataset, model: LoadedModel, layer: str | Sequence[st
     try:
         return (yield from _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifest, rows,
                                          signatures, cached=out is None, overwrite=overwrite, dev=dev,
-                                         batch_size=batch_size, workers=workers, start=start, verify=verify))
+                                         batch_size=batch_size, workers=workers, start=start, verify=verify,
+                                         engine=engine, engine_options=dict(engine_options or {})))
     finally:
         lock.release()
 
 
 def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifest, rows, signatures, *,
                   cached: bool, overwrite: bool, dev, batch_size: int, workers, start: float,
-                  verify: bool = False) -> Work[EmbedResult]:
+                  verify: bool = False, engine: str = "local", engine_options: dict | None = None
+                  ) -> Work[EmbedResult]:
     """embed_dataset once it holds the run's lock."""
     run, resumed = open_run(path, key, manifest, rows, overwrite=overwrite, signatures=signatures)
     note = f"rebuilt: {run.rebuilt_because}" if run.rebuilt_because else ""
@@ -307,8 +315,58 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
         return EmbedResult(run, 0, True, time.perf_counter() - start, str(dev), note)
 
     done = total - len(pending)
-    yield Step(done, total, f"loading {model.name} on {dev}")
+    where = f"Ray ({engine_options.get('address') or 'local'})" if engine == "ray" else str(dev)
+    yield Step(done, total, f"loading {model.name} on {where}")
     entries = [(e["name"], e["layer"]) for e in run.manifest["arrays"]]
+    if engine == "ray":
+        from .ray_engine import ray_batches
+
+        source = ray_batches(dataset, model, layers, entries, pending, batch_size=batch_size, **engine_options)
+    else:
+        source = _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_size, workers,
+                                run.manifest.get("decode") == "gpu")
+    computed = 0
+    t0 = time.perf_counter()
+    try:
+        for batch in source:
+            run.write_content(batch.idx, batch.digests)  # before any of these rows counts as done
+            run.mark_failed_many(batch.failures)
+            if len(batch.rows):
+                finite = _finite_rows(batch.values)
+                run.mark_failed_many([(int(i), "not-finite", f"{dataset.full_path(int(i))}: the network's output "
+                                       "is not finite (NaN or infinity) for this image") for i in batch.rows[~finite]])
+                if finite.any():
+                    run.write_rows(batch.rows[finite], {k: v[finite] for k, v in batch.values.items()})
+            computed += len(batch.idx)
+            done += len(batch.idx)
+            rate = computed / max(time.perf_counter() - t0, 1e-9)
+            yield Step(done, total, f"{rate:,.0f} images/s" + (f" · {batch.message}" if batch.message else ""))
+    finally:
+        source.close()  # stops DataLoader workers (or Ray's pipeline) at once when cancelled
+        finished = not (np.asarray(run.state) == 0).any()
+        run.save(complete=finished)
+        if cached:
+            remember_cached(run)
+    _check_something_embedded(run)
+    return EmbedResult(run, computed, False, time.perf_counter() - start, where, note)
+
+
+@dataclass
+class Computed:
+    """One batch from an engine: every row it covered, their file digests, the failures, and the values
+    of the rows that went through the network (entries -> (len(rows), ...) arrays)."""
+
+    idx: np.ndarray
+    digests: np.ndarray  # (len(idx), 16) uint8
+    failures: list  # (row, kind, reason)
+    rows: np.ndarray
+    values: dict
+    message: str = ""
+
+
+def _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_size, workers,
+                   gpu_jpegs: bool):
+    """This machine: DataLoader workers (or a prefetch thread) decode, the device runs the network."""
     with_logits = any(at is None for _, at in entries)  # the run's own arrays (an older run may have none)
     extractor = graph.extractor(layers, logits=with_logits).to(dev)  # its own weights: the model stays put
     # channels_last is 2-3x faster for convs on CUDA and on oneDNN CPUs alike
@@ -326,47 +384,30 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
                     for name, at in entries}
 
     adaptive = AdaptiveForward(forward, dev, batch_size)
-    rows_in = ImageRows(dataset, model.preprocess, pending, gpu_jpegs=run.manifest.get("decode") == "gpu")
+    rows_in = ImageRows(dataset, model.preprocess, pending, gpu_jpegs=gpu_jpegs)
     workers = default_workers(dev) if workers is None else workers
     loader = torch.utils.data.DataLoader(
         rows_in, batch_size=batch_size, shuffle=False, collate_fn=collate,
         num_workers=workers, pin_memory=dev.type == "cuda", persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None)
-    computed = 0
-    t0 = time.perf_counter()
     batches = iter(loader) if workers > 0 else Prefetch(loader)
     try:
         for idx, x, reasons, digests in batches:
             idx = idx.numpy()
             if isinstance(x, list):  # JPEG bytes among them: decoded on the GPU (gpu_jpeg)
                 x = on_device(rows_in, idx, x, reasons, on["device"])
-            run.write_content(idx, digests.numpy())  # before any of these rows counts as done
             bad = [k for k, r in enumerate(reasons) if r]
-            run.mark_failed_many([(int(idx[k]), *reasons[k].split("\t", 1)) for k in bad])
             good = np.array([k for k in range(len(idx)) if not reasons[k]], dtype=np.int64)
+            values = {}
             if len(good):
                 parts = adaptive(x[good] if len(bad) else x)
                 values = {k: np.concatenate([p[k] for p in parts]) for k in entries}
-                finite = _finite_rows(values)
-                rows_good = idx[good]
-                run.mark_failed_many([(int(i), "not-finite", f"{dataset.full_path(int(i))}: the network's output "
-                                       "is not finite (NaN or infinity) for this image") for i in rows_good[~finite]])
-                if finite.any():
-                    run.write_rows(rows_good[finite], {k: v[finite] for k, v in values.items()})
-            computed += len(idx)
-            done += len(idx)
-            rate = computed / max(time.perf_counter() - t0, 1e-9)
-            yield Step(done, total, f"{rate:,.0f} images/s" + (f" · {adaptive.message}" if adaptive.message else ""))
+            yield Computed(idx, digests.numpy(), [(int(idx[k]), *reasons[k].split("\t", 1)) for k in bad],
+                           idx[good], values, adaptive.message)
     finally:
         if isinstance(batches, Prefetch):
             batches.close()
         del batches  # stops DataLoader workers at once when cancelled
-        finished = not (np.asarray(run.state) == 0).any()
-        run.save(complete=finished)
-        if cached:
-            remember_cached(run)
-    _check_something_embedded(run)
-    return EmbedResult(run, computed, False, time.perf_counter() - start, str(dev), note)
 
 
 def _verify_contents(run: Run, dataset: Dataset) -> Work[np.ndarray]:
