@@ -118,3 +118,33 @@ def test_past_the_sample_threshold_umap_fits_a_sample_and_places_the_rest_in_the
     placed = np.setdiff1d(np.arange(len(x)), rows)
     knn = KNeighborsClassifier(5).fit(done.embedding_[rows], labels[rows])
     assert knn.score(done.embedding_[placed], labels[placed]) > 0.9
+
+
+def test_a_session_file_keeps_a_umap_map(tmp_path):
+    from explorer.core.session import Session
+    from explorer.core.session_file import read_session, save_session
+
+    session = Session(dataset="demo:digits", projection="umap", seed=3)
+    save_session(tmp_path / "s.json", session)
+    saved = read_session(tmp_path / "s.json")
+    assert (saved.settings["projection"], saved.settings["seed"]) == ("umap", 3)
+
+
+@pytest.mark.slow
+def test_a_kept_umap_map_places_new_points_and_without_umap_learn_says_how_to_install_it(tmp_path, monkeypatch):
+    pytest.importorskip("umap")
+    from explorer.core.analysis.projection import load_projector
+    from tests.core.test_degenerate import make_run
+
+    x, _ = blobs(200, d=30, k=5)
+    run = make_run(tmp_path / "run", x)
+    layout, _ = run_to_end(fit_run(run, "umap", seed=2))
+    kept = load_projector(run, "umap", seed=2)
+    spread = np.ptp(layout, axis=0).max()
+    off = np.linalg.norm(kept.transform(x[:20]) - layout[:20], axis=1)  # features as stored: float16
+    assert np.median(off) < 0.05 * spread
+    monkeypatch.setitem(sys.modules, "umap", None)
+    for name in [m for m in sys.modules if m.startswith("umap.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ExplorerError, match="pip install"):
+        load_projector(run, "umap", seed=2)

@@ -554,14 +554,21 @@ def _legacy_projection(run, params: dict) -> np.ndarray | None:
 
 
 def load_projector(run, method: str, *, perplexity: float = 30.0, seed: int = 0) -> Projection | None:
-    """The fitted projection object (for `transform`), or None when it was not kept."""
+    """The fitted projection object (for `transform`), or None when it was not kept. A kept UMAP without
+    umap-learn installed: ExplorerError saying how to install it."""
     import pickle
 
     path = _folder(run, _params(method, perplexity, seed)) / "model.pkl"
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+    except ImportError as exc:
+        if method == "umap" and path.exists():
+            from .umap_projection import UMAP_MISSING
+
+            raise ExplorerError(UMAP_MISSING) from exc
+        return None
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError):
         return None
 
 
