@@ -126,7 +126,7 @@ class Session:
     layers = _Field((), tuple)  # LayerInfo of the loaded model, empty until it is loaded
     device = _Field("", str)
     run = _Field(None)  # core.run.store.Run on display
-    projection = _Field("tsne", str)  # "pca" | "tsne"
+    projection = _Field("tsne", str)  # "pca" | "tsne" | "umap"
     perplexity = _Field(30.0, float)
     seed = _Field(0, int)
     layout = _Field(None, lambda xy: np.asarray(xy, np.float32))  # (n, 2) float32, NaN: no features
