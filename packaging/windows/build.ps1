@@ -5,7 +5,9 @@
 # PyTorch's Windows wheels on PyPI are CPU-only, so this build runs on the CPU (README: the CUDA build).
 $ErrorActionPreference = "Stop"
 $venv = "build\venv-windows"
-if (-not (Test-Path "$venv\Scripts\python.exe")) { py -3.11 -m venv $venv }
+if (-not (Test-Path "$venv\Scripts\python.exe")) {
+  if ($env:pythonLocation) { & "$env:pythonLocation\python.exe" -m venv $venv } else { py -3.11 -m venv $venv }
+}
 $py = "$venv\Scripts\python.exe"
 & $py -m pip install --quiet --disable-pip-version-check ".[packaging]"
 if ($LASTEXITCODE -ne 0) { throw "pip install failed" }
@@ -14,6 +16,8 @@ $version = (& $py -c "import explorer; print(explorer.__version__)").Trim()
 & $py -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build\pyinstaller packaging\explorer.spec
 if ($LASTEXITCODE -ne 0) { throw "PyInstaller failed" }
 Remove-Item -Recurse -Force build\pyinstaller
+& $py packaging\windows\check_dlls.py dist\cnn-feature-explorer
+if ($LASTEXITCODE -ne 0) { throw "a DLL the app needs is not in dist\cnn-feature-explorer" }
 $env:QT_QPA_PLATFORM = "offscreen"
 & dist\cnn-feature-explorer\cnn-feature-explorer-cli.exe --self-test --report dist\self-test.json --screenshot dist\self-test.png
 if ($LASTEXITCODE -ne 0) { throw "self-test failed: see dist\self-test.json" }
