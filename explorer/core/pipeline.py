@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from .analysis.projection import METHODS, load_projection, project_run
+from .analysis.kept_projections import load_projection, project_run
+from .analysis.projection import METHODS
 from .data.datasets import Dataset, scan_dataset
 from .errors import ExplorerError
 from .progress import Step, Work
@@ -104,7 +105,8 @@ def embed_request(request: EmbedRequest, prepared: Prepared | None = None) -> Wo
     result = yield from embed_dataset(
         prepared.dataset, prepared.model, request.layer, out=request.out, device=request.device,
         batch_size=request.batch_size, workers=request.workers, overwrite=request.overwrite,
-        graph=prepared.graph, verify=request.verify, decode=request.decode,
+        graph=prepared.graph, verify=request.verify, decode=request.decode, engine=request.engine,
+        engine_options={"address": request.ray_address, "gpus_per_worker": request.gpus_per_worker},
         arrays=None if request.predictions else default_arrays())  # None: with the predictions
     if request.out is None and result.run.complete:
         remember(request, prepared.dataset.fingerprint(), result.run.key)
@@ -145,7 +147,7 @@ def project_layout(run: Run, method: str = "tsne", *, perplexity: float = 30.0, 
     t-SNE and UMAP start from the PCA map, which is yielded first as a `partial` (something sensible
     to show), followed by the t-SNE's own frames ("tsne-partial") while it optimises.
     """
-    from .analysis.projection import fit_run, kept_note
+    from .analysis.kept_projections import fit_run, kept_note
     from .analysis.umap_projection import UMAP_MISSING, umap_available
 
     if method not in METHODS:

@@ -14,7 +14,7 @@ import time
 import torch
 
 from explorer.core.analysis.invariance import Prober, place_on_map, sweep
-from explorer.core.analysis.projection import fit_run, load_projector
+from explorer.core.analysis.kept_projections import fit_run, load_projector
 from explorer.core.analysis.robustness import robustness
 from explorer.core.data.datasets import open_dataset
 from explorer.core.engine.embedding import embed_dataset

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.core.analysis.projection import (MIN_TSNE_POINTS, PCAProjection, TSNEProjection, list_projections,
-                                               project_run)
+from explorer.core.analysis.kept_projections import list_projections, project_run
+from explorer.core.analysis.projection import MIN_TSNE_POINTS, PCAProjection, TSNEProjection
 from explorer.core.errors import ExplorerError
 from explorer.core.progress import run_to_end
 from explorer.core.run.arrays import plan

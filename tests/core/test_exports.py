@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from explorer.cli.main import main
-from explorer.core.analysis.projection import load_projection, project_run
+from explorer.core.analysis.kept_projections import load_projection, project_run
 from explorer.core.progress import run_to_end
 from explorer.core.run.export import projector_tsv, selection_csv, unescape_tsv
 from explorer.core.run.store import load_run

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from explorer.core.analysis.projection import PCAProjection, fit_run, make_projection
+from explorer.core.analysis.kept_projections import fit_run
+from explorer.core.analysis.projection import PCAProjection, make_projection
 from explorer.core.analysis.umap_projection import UMAP_MISSING, UMAPProjection, umap_available
 from explorer.core.errors import ExplorerError
 from explorer.core.progress import run_to_end
@@ -133,7 +134,7 @@ def test_a_session_file_keeps_a_umap_map(tmp_path):
 @pytest.mark.slow
 def test_a_kept_umap_map_places_new_points_and_without_umap_learn_says_how_to_install_it(tmp_path, monkeypatch):
     pytest.importorskip("umap")
-    from explorer.core.analysis.projection import load_projector
+    from explorer.core.analysis.kept_projections import load_projector
     from tests.core.test_degenerate import make_run
 
     x, _ = blobs(200, d=30, k=5)

@@ -90,7 +90,7 @@ def test_weights_that_differ_from_the_runs_are_refused(small_run, tmp_path):
 
 def test_a_runs_image_swept_lands_on_its_own_point_of_the_runs_map(small_run):
     from explorer.core.analysis.invariance import place_on_map, run_projector, sweep
-    from explorer.core.analysis.projection import fit_run
+    from explorer.core.analysis.kept_projections import fit_run
     from explorer.core.errors import ExplorerError
 
     run, model = small_run

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.core.analysis.projection import (PCAProjection, list_projections, load_projection, load_projector,
-                                               project_run)
+from explorer.core.analysis.kept_projections import list_projections, load_projection, load_projector, project_run
+from explorer.core.analysis.projection import PCAProjection
 from explorer.core.errors import RunFolderError
 from explorer.core.progress import run_to_end
 from explorer.core.run.arrays import plan

@@ -46,7 +46,7 @@ def run(args) -> int:
               + ("" if args.no_sprite else f", or run 'tensorboard --logdir {projector}' (sprite.png and "
                  "projector_config.pbtxt show the images)"))
     if csv_path is not None:
-        from ...core.analysis.projection import current_projection
+        from ...core.analysis.kept_projections import current_projection
 
         found = current_projection(run)  # never a map of other rows (a resumed or updated run)
         layout = None if found is None else found[0]

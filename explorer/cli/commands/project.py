@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ...core.analysis.projection import fit_run
+    from ...core.analysis.kept_projections import fit_run
     from ...core.analysis.umap_projection import UMAP_MISSING, umap_available
     from ...core.errors import ExplorerError
     from ...core.run.store import load_run

@@ -209,7 +209,7 @@ def sweep(loaded, image: Image.Image, kind: str, values=None, *, layer: str | No
 def run_projector(run):
     """The fitted projection of the run's current map (what the app shows), or an ExplorerError saying
     how to make one."""
-    from .projection import current_projection, load_projector
+    from .kept_projections import current_projection, load_projector
 
     current = current_projection(run)
     if current is None:

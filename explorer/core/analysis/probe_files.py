@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .probe import ProbeResult
-from .projection import rows_digest
+from .kept_projections import rows_digest
 
 FOLDER = "probes"
 

@@ -305,6 +305,6 @@ class PerturbView(QScrollArea):
 def _projector(run, method: str, perplexity: float, seed: int):
     """The fitted projection the map shows (the session's settings), else the run's newest."""
     from ...core.analysis.invariance import run_projector
-    from ...core.analysis.projection import load_projector
+    from ...core.analysis.kept_projections import load_projector
 
     return load_projector(run, method, perplexity=perplexity, seed=seed) or run_projector(run)
