@@ -7,7 +7,7 @@
 - memory at 200k x 1280 (a memory-mapped float16 features.npy, as a run keeps it): what the index
   holds and the peak allocated through a query and a batch, in a child process (tracemalloc).
 
-- with --approximate N (issue 16): the HNSW index of analysis.approximate on N x --dim clustered
+- with --approximate N (issue 16): the inverted-file index of analysis.approximate on N x --dim clustered
   float16 features (low intrinsic dimension, as CNN features): build time, recall@10 against exact
   search over 200 queries, and the query time.
 
@@ -133,16 +133,16 @@ def approximate(n: int, d: int, k=10, queries=200):
     t = time.perf_counter()
     want, _ = NeighbourIndex(x, metric="cosine").query_many(q, k)
     exact = (time.perf_counter() - t) / queries
-    print(f"approximate (HNSW, float16), {n:,} x {d}: build {build:.0f} s (exact, batched: {exact * 1000:.1f} ms a query)")
-    for ef in sorted({index.ef_search, 64, 128, 256}):
-        index.ef_search = ef
+    print(f"{index.note}, {n:,} x {d}: build {build:.0f} s (exact, batched: {exact * 1000:.1f} ms a query)")
+    for nprobe in sorted({index.nprobe, 8, 16, 64}):
+        index.nprobe = nprobe
         times, found = [], []
         for i in q:
             t = time.perf_counter()
             found.append([nb.index for nb in index.query(int(i), k)])
             times.append(time.perf_counter() - t)
         recall = np.mean([len(set(f) & set(w)) / k for f, w in zip(found, want)])
-        print(f"  efSearch {ef}: recall@{k} {recall:.4f}, query median {np.median(times) * 1000:.2f} ms, "
+        print(f"  nprobe {nprobe}: recall@{k} {recall:.4f}, query median {np.median(times) * 1000:.2f} ms, "
               f"p95 {np.percentile(times, 95) * 1000:.2f} ms")
 
 
