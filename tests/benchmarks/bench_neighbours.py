@@ -94,7 +94,8 @@ for i in range(1, 8):
     t = time.perf_counter(); index.query(i * 1000, 10); times.append(time.perf_counter() - t)
 t = time.perf_counter(); index.query_many(np.arange(200), 10); many = time.perf_counter() - t
 _, peak = tracemalloc.get_traced_memory()
-print(f"memory, {len(x):,} x {x.shape[1]} float16 memmap ({x.nbytes / 2**20:.0f} MB on disk): the index holds {held / 2**20:.1f} MB, "
+print(f"memory, {len(x):,} x {x.shape[1]} float16 memmap ({x.nbytes / 2**20:.0f} MB on disk): "
+      f"the index holds {held / 2**20:.1f} MB, "
       f"peak {peak / 2**20:.0f} MB through one query and 200 batched; build {build:.2f} s, "
       f"first query {first * 1000:.0f} ms, then median {np.median(times) * 1000:.0f} ms; 200 batched {many:.2f} s")
 """

@@ -66,7 +66,8 @@ def build_approximate_index(features: np.ndarray, *, metric: str = "cosine", val
     index.cp.niter = 10  # k-means passes over the sample: the default 25 costs minutes at 1M rows
     total = len(rows) + 1
     yield Step(0, total, f"training {cells:,} cells")
-    sample = np.sort(np.random.default_rng(seed).choice(len(rows), min(len(rows), 40 * cells), replace=False))  # FAISS asks 39 a cell
+    picked = min(len(rows), 40 * cells)  # FAISS asks for 39 a cell
+    sample = np.sort(np.random.default_rng(seed).choice(len(rows), picked, replace=False))
     index.train(_vectors(features[rows[sample]], metric))
     for start in range(0, len(rows), block):
         yield Step(1 + start, total, f"indexing {start:,} of {len(rows):,} images")

@@ -158,7 +158,7 @@ class NeighbourIndex:
                 q = self._prepare(exact)
                 mine = idx[qs:qe] if idx is not None else None
                 parts = [(q, mine, m, lo, hi, workers) for lo, hi in zip(bounds[:-1], bounds[1:])]
-                found = [self._part(*p) for p in parts] if pool is None else list(pool.map(lambda p: self._part(*p), parts))
+                found = list((pool.map if pool else map)(lambda p: self._part(*p), parts))
                 best_i = np.concatenate([f[0] for f in found], axis=1)
                 best_s = np.concatenate([f[1] for f in found], axis=1)
                 keep = _smallest(best_s, m)
