@@ -81,6 +81,17 @@ def fraction(text: str) -> float:
     return value
 
 
+def fraction_or_count(text: str) -> float:
+    """A `type=` for a GPU share: 0, a fraction (several workers per GPU) or a whole count."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0 and (value <= 1 or value.is_integer())):
+        raise argparse.ArgumentTypeError(f"must be 0, a fraction of 1 or a whole number (got {text!r})")
+    return value
+
+
 def measure(text: str) -> str:
     """auto, max or mean: what ranks a channel's top images (see core/analysis/measures.py)."""
     value = text.strip().lower()

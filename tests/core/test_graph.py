@@ -275,3 +275,22 @@ def test_cli_layers_says_why_receptive_fields_are_missing(monkeypatch, capsys):
     assert main.main(["layers", "dynamic", "--weights", "random", "--image-size", "32", "--json"]) == 0
     captured = capsys.readouterr()
     assert "could not be traced" in captured.err and __import__("json").loads(captured.out)[0]["name"] == "conv"
+
+
+def test_a_pickled_model_traces_again_and_extracts():
+    """Ray sends models to its workers pickled; the graph kept on the model must not travel with it."""
+    import pickle
+
+    import torch
+
+    from explorer.core.model.graph import model_graph
+    from explorer.core.model.zoo import load_model
+
+    model = load_model("resnet18", "random", image_size=64)
+    layer = model_graph(model).resolve("layer3.1.add")
+    copy = pickle.loads(pickle.dumps(model))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        want = model_graph(model).extractor([layer])(x)[layer]
+        got = model_graph(copy).extractor([layer])(x)[layer]
+    assert torch.allclose(got, want)

@@ -6,7 +6,7 @@ import sys
 
 from ...core.errors import ExplorerError
 from ..main import Cancelled, drive
-from ..options import embed_options, layers, output_folder, weights
+from ..options import embed_options, fraction_or_count, layers, output_folder, weights
 
 
 def add_parser(sub) -> None:
@@ -20,6 +20,13 @@ def add_parser(sub) -> None:
                     help="do not keep the classifier's top-5 and logits (an early layer then runs only up to "
                          "that layer: several times faster)")
     embed_options(sp)
+    sp.add_argument("--engine", choices=("local", "ray"), default="local",
+                    help="local (this machine) or ray: Ray Data tasks decode, actor pools run the network, on a "
+                         "cluster (--address) or a local Ray instance; needs the [ray] extra")
+    sp.add_argument("--address", default=None, help="with --engine ray: auto or HOST:PORT of a running Ray cluster "
+                    "(default: start a local one)")
+    sp.add_argument("--gpus-per-worker", type=fraction_or_count, default=0,
+                    help="with --engine ray: GPUs each network worker holds (0: CPU workers)")
     sp.set_defaults(func=run)
 
 
@@ -42,6 +49,13 @@ def embed(dataset_spec: str, args, quiet: bool = False):
     layer = layers(args.layer)
     if args.out is not None:
         output_folder(args.out, "--out")  # a read-only place, or one under a file: said before any work
+    if getattr(args, "engine", "local") == "ray":  # said before the listing and the model, not after
+        from ...core.engine.ray_engine import MISSING, available
+
+        if not available():
+            raise ExplorerError(MISSING)
+    elif (getattr(args, "address", None) or getattr(args, "gpus_per_worker", 0)):
+        raise ExplorerError("--address and --gpus-per-worker go with --engine ray.")
     if getattr(args, "decode", "auto") == "gpu":  # said before the listing and the model, not after
         from ...core.engine.embedding import resolve_device
         from ...core.engine.gpu_jpeg import choose
@@ -51,7 +65,9 @@ def embed(dataset_spec: str, args, quiet: bool = False):
                            args.out, args.device, args.batch_size, args.workers,
                            getattr(args, "overwrite", False), verify=getattr(args, "verify", False),
                            predictions=not getattr(args, "no_predictions", False),
-                           decode=getattr(args, "decode", "auto"))
+                           decode=getattr(args, "decode", "auto"), engine=getattr(args, "engine", "local"),
+                           ray_address=getattr(args, "address", None),
+                           gpus_per_worker=getattr(args, "gpus_per_worker", 0))
 
     def loaded(partial, bar):
         if isinstance(partial, Prepared):  # the model is loaded: the embedding starts

@@ -39,6 +39,13 @@ class LoadedModel:
     weights_id: str  # what the numbers depend on: enum name, package version, file hash, "random:0"
     categories: list[str] | None = field(default=None, repr=False)  # class names of the output
 
+    def __getstate__(self) -> dict:
+        """Pickled (to Ray's workers) without its traced graph: fx re-traces a GraphModule when it is
+        unpickled, so the kept graph's nodes would no longer be the module's (KeyError: add_5)."""
+        state = dict(self.__dict__)
+        state.pop("_model_graph", None)
+        return state
+
 
 @dataclass(frozen=True)
 class ModelStatus:

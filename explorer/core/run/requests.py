@@ -38,6 +38,9 @@ class EmbedRequest:
     verify: bool = False  # read every file again; recompute rows whose content changed
     predictions: bool = True  # keep the classifier's predictions (an early layer then runs the whole network)
     decode: str = "auto"  # where JPEGs are decoded: auto (the GPU when embedding on CUDA), cpu or gpu
+    engine: str = "local"  # or "ray": Ray Data (engine.ray_engine)
+    ray_address: str | None = None  # None: a local Ray instance, started and stopped
+    gpus_per_worker: float = 0
 
 
 def _index_path() -> Path:
