@@ -1,14 +1,17 @@
 """Approximate nearest neighbours past a size threshold (issue 16): a FAISS inverted-file index.
 
 Exact search reads every row for every query (about 1 s a query at 1M x 1280 on 2 cores). Past
-`APPROX_ABOVE` rows, k-means cells answer in a few milliseconds: the valid rows are filed under
-2 sqrt(n) centroids (trained on a sample) and stored as float16 (FAISS's scalar quantizer: the size
-of the features themselves); a query reads the `nprobe` nearest cells. Its candidates (3k of them)
-are measured exactly in float64 by the exact index's re-rank, so every distance shown is exact and
-ranked as the exact index would; only a neighbour in an unread cell can be missed. On clustered
-features an HNSW graph (M 32) lost recall with size (0.979 at 200k x 1280, 0.938 at 400k) where
-the cells kept 1.0 at the same speed, and built faster. Recall@10 against exact search is measured
-by tests/benchmarks/bench_neighbours.py --approximate.
+`APPROX_ABOVE` rows, k-means cells answer in milliseconds: the valid rows are filed under 2 sqrt(n)
+centroids (trained on a sample) and stored as float16 (FAISS's scalar quantizer: the size of the
+features themselves); a query reads the `nprobe` nearest cells (16: recall@10 1.0 at 400k x 1280,
+where 8 gave 0.997). Its candidates (3k of them) are measured exactly in float64 by the exact
+index's re-rank, so every distance shown is exact and ranked as the exact index would; only a
+neighbour in an unread cell can be missed. On the same clustered features an HNSW graph (M 32)
+lost recall with size (0.979 at 200k x 1280, 0.938 at 400k, efSearch 256) and built slower.
+Recall@10 against exact search: tests/benchmarks/bench_neighbours.py --approximate.
+
+The index lives as long as the object: worth building where many queries follow (the app's
+gallery), not for one query (the CLI), which exact search answers sooner.
 
 Optional: `pip install faiss-cpu` (the `ann` extra). Without it `neighbour_index` stays exact and
 says so in its `note`.
@@ -91,7 +94,7 @@ class ApproximateIndex:
 
     exact = False
 
-    def __init__(self, exact: NeighbourIndex, index, rows: np.ndarray, nprobe: int = 32):
+    def __init__(self, exact: NeighbourIndex, index, rows: np.ndarray, nprobe: int = 16):
         self._exact, self._index, self._rows = exact, index, rows
         self.metric, self.valid = exact.metric, exact.valid
         self.nprobe = nprobe
