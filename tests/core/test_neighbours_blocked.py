@@ -34,12 +34,19 @@ def expected(d, k):
 def test_every_float16_value_is_read_exactly():
     """All 63,488 finite float16 values (subnormals, negatives, both zeros, the largest) as features:
     the scores the kernel ranks by equal float64 arithmetic on numpy's own float16 -> float64 cast."""
-    bits = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
-    values = bits[np.isfinite(bits)]
-    x = values[:len(values) // 62 * 62].reshape(-1, 62)  # 1,024 rows of 62 (an even width)
-    rows = [0, 5, 500, 1023]
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    values = bits.view(np.float16)[np.isfinite(bits.view(np.float16))]
+    signed = values[:len(values) // 62 * 62].reshape(-1, 62)  # 1,024 rows of 62 (an even width)
+    positive = bits[bits < 0x7C00].view(np.float16)  # every finite value without a sign bit (ReLU features)
+    unsigned = positive[:len(positive) // 62 * 62].reshape(-1, 62)
+    for x, rows in ((signed, [0, 5, 500, 1023]), (unsigned, [1, 5, 300, 494])):
+        _read_exactly(x, rows)
+
+
+def _read_exactly(x, rows):
     for metric in ("cosine", "euclidean"):
         index = NeighbourIndex(x, metric=metric)
+        assert index._unsigned == (not np.signbit(x).any())
         got = index.scores(rows)
         a = x.astype(np.float64)
         q = a[rows]

@@ -31,6 +31,7 @@ _TILE_MANY = 1 << 21  # ... for many queries: a larger matrix product is 3-5x fa
 # bits do it faster: read two float16 as one int32, shift each half into float32's place and mask,
 # which gives x * 2**-112 exactly (subnormals too); 2**56 of it goes on the queries, 2**56 on the result.
 _MASK = np.int32(-0x70002000)  # 0x8FFFE000: sign, exponent and mantissa bits in float32's places
+_MAGNITUDE = np.int32(0x0FFFE000)  # exponent and mantissa bits only
 _SCALE = np.float32(2.0 ** 56)
 
 
@@ -67,6 +68,12 @@ class NeighbourIndex:
         if self.valid.shape != (n,):
             raise ExplorerError(f"The valid mask has shape {self.valid.shape}; the features have {n} rows.")
         self._tile = max(16, _TILE // max(1, d))
+        self._unsigned = False
+        if self._words is not None:
+            signs = np.int32(0)
+            for start in range(0, n, 1 << 16):
+                signs |= np.bitwise_or.reduce(self._words[start:start + (1 << 16)], axis=None)
+            self._unsigned = not signs & np.int32(-0x7FFF8000)  # 0x80008000: both halves' sign bits
         sq = np.empty(n, np.float32)
         bits = np.empty((2, self._tile, d // 2), np.int32) if self._words is not None else None
         for start in range(0, n, self._tile):
@@ -242,9 +249,13 @@ class NeighbourIndex:
         ones, times 2**-112 (the bit trick), written into even and odd ((>= stop - start, d / 2) int32)."""
         words = self._words[start:stop]
         even, odd = even[:len(words)], odd[:len(words)]
-        np.left_shift(words, 16, out=even)  # little-endian: the even column is the low half
-        np.right_shift(even, 3, out=even)
-        np.bitwise_and(even, _MASK, out=even)
+        if self._unsigned:  # no sign bit to carry: one pass fewer (features after a ReLU)
+            np.left_shift(words, 13, out=even)  # little-endian: the even column is the low half
+            np.bitwise_and(even, _MAGNITUDE, out=even)
+        else:
+            np.left_shift(words, 16, out=even)
+            np.right_shift(even, 3, out=even)
+            np.bitwise_and(even, _MASK, out=even)
         np.right_shift(words, 3, out=odd)
         np.bitwise_and(odd, _MASK, out=odd)
         return even.view(np.float32), odd.view(np.float32)
