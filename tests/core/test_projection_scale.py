@@ -171,7 +171,7 @@ def test_a_sampled_map_with_approximate_neighbours_is_the_same_for_the_same_seed
     x, _ = blobs(400)
 
     def fit():
-        return TSNEProjection(seed=2, n_jobs=2, approx_above=100, sample_above=300, sample_size=200,
+        return TSNEProjection(seed=2, approx_above=100, sample_above=300, sample_size=200,
                               place_chunk=100).fit(x)
 
     first = fit()
