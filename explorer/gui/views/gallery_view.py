@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QFontMetrics, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QPushButton,
                                QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
+from ...core.analysis import approximate
 from ...core.analysis.neighbours import NeighbourIndex
 from ..bridge import SessionBridge
 from ..jobs import JobRunner
@@ -159,7 +160,12 @@ class GalleryView(QWidget):
                 self._index_key = None
                 self.caption.setText("Indexing the features was cancelled; select an image to index them again.")
 
-        self.lane.start("Indexing features", lambda: NeighbourIndex(features, metric=metric, valid=valid), built,
+        def index():  # exact, or past APPROX_ABOVE images (with faiss) approximate, its build in Steps
+            if len(features) > approximate.APPROX_ABOVE and approximate.have_faiss():
+                return (yield from approximate.build_approximate_index(features, metric=metric, valid=valid))
+            return approximate.neighbour_index(features, metric=metric, valid=valid)
+
+        self.lane.start("Indexing features", index(), built,
                         key="neighbour-index",
                         on_error=lambda message: self.caption.setText(f"Cannot index features: {message}"),
                         on_cancel=cancelled)
@@ -225,7 +231,8 @@ class GalleryView(QWidget):
         self.export_button.setEnabled(bool(found))
         agree = sum(labels[n.index] == labels[i] for n in found)
         self.caption.setText(f"{len(found)} nearest ({index.metric}), ringed purple on the map"
-                             + (f" · {agree} share its label" if labels[i] else ""))
+                             + (f" · {agree} share its label" if labels[i] else "")
+                             + (f"<br>{index.note}" if getattr(index, "note", None) else ""))
         for n in found:
             self._add_item(n.index, f"{self._name(n.index)}\n{labels[n.index] or '-'} · {n.distance:.3f}")
         self.neighbours_shown.emit()
