@@ -3,7 +3,8 @@
 Every core is not always best: on a shared 2-core machine under load, openTSNE on all cores was 1.46x
 slower than on one, and OpenBLAS's two threads lost to one (threads wait for each other and for the
 other programs). So t-SNE, torch and the neighbour search size themselves to the free cores when
-they start: the cores in this process's affinity mask less the 1-minute load average, at least 1.
+they start: the cores in this process's affinity mask less those busy with other work now (load_average),
+at least 1.
 EXPLORER_THREADS (the CLI's --threads sets it) fixes the number instead.
 """
 
@@ -26,10 +27,37 @@ def usable_cores() -> int:
 
 
 def load_average() -> float:
+    """How many cores other work keeps busy now.
+
+    On Linux, the threads runnable at this moment (/proc/loadavg's fourth field, less this reader), the
+    median of a few readings: the 1-minute load average lags by a minute, so work that had just ended
+    (the previous job, a benchmark's previous round) halved the threads of the next. Elsewhere the
+    1-minute load average.
+    """
+    runnable = _runnable()
+    if runnable is not None:
+        return runnable
     try:
         return max(0.0, os.getloadavg()[0])
     except (AttributeError, OSError):  # Windows has no load average: assume the cores are free
         return 0.0
+
+
+def _runnable(readings: int = 5, gap: float = 0.005) -> float | None:
+    import statistics
+    import time
+
+    counts = []
+    for k in range(readings):
+        try:
+            with open("/proc/loadavg") as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        counts.append(max(0, running - 1))  # this thread, reading
+        if k < readings - 1:
+            time.sleep(gap)
+    return float(statistics.median(counts))
 
 
 def free_cores(*, cores: int | None = None, load: float | None = None) -> int:

@@ -12,6 +12,7 @@ def test_free_cores_are_the_usable_ones_less_the_load(monkeypatch):
     assert threads.free_cores(cores=8, load=2.6) == 5
     assert threads.free_cores(cores=2, load=1.2) == 1
     assert threads.free_cores(cores=2, load=7.5) == 1  # never none
+    monkeypatch.setattr(threads, "_runnable", lambda: None)  # no /proc/loadavg: the 1-minute load average
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.0, 0.5, 0.1))
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
     assert threads.free_cores() == 1
@@ -26,7 +27,29 @@ def test_no_load_average_means_free_cores(monkeypatch):
         raise OSError("no load average here")
 
     monkeypatch.setattr(threads.os, "getloadavg", missing)
+    monkeypatch.setattr(threads, "_runnable", lambda: None)
     assert threads.free_cores(cores=6) == 6
+
+
+def test_the_load_is_what_runs_now_not_the_last_minute(monkeypatch, tmp_path):
+    """The threads runnable now (less the reader), the median of a few readings; the lagging 1-minute
+    average only where /proc/loadavg is missing."""
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.7, 2.0, 2.5))  # a job that has just ended
+    readings = iter(2 * ["1.70 2.00 2.50 1/80 9\n", "1.70 2.00 2.50 3/80 9\n", "1.70 2.00 2.50 1/80 9\n",
+                         "1.70 2.00 2.50 1/80 9\n", "1.70 2.00 2.50 2/80 9\n"])
+    real_open = open
+
+    def fake_open(path, *a, **k):
+        if path == "/proc/loadavg":
+            import io
+
+            return io.StringIO(next(readings))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    assert threads.load_average() == 0.0  # readings 0, 2, 0, 0, 1: median 0
+    assert threads.free_cores(cores=2) == 2  # the 1-minute average (1.7) would have left one
 
 
 def test_the_environment_fixes_the_count(monkeypatch):
