@@ -77,10 +77,13 @@ def test_project_layout_computes_once_then_reads_back(photo_folder, monkeypatch)
     assert len(partials) > 5 and all(p.method == "tsne-partial" for p in partials[1:])
     assert tsne.method == "tsne" and np.isfinite(tsne.xy).all()
 
+    from explorer.core.analysis import kept_projections
+
     monkeypatch.setattr(pipeline, "project_run", must_not_run)
+    monkeypatch.setattr(kept_projections, "fit_run", must_not_run)  # where t-SNE and UMAP are fitted
     steps, again = steps_and_result(project_layout(run, "tsne", perplexity=5, seed=1))
     assert steps == [] and np.array_equal(again.xy, tsne.xy)
     with pytest.raises(AssertionError, match="called"):  # other settings: computed anew
         run_to_end(project_layout(run, "tsne", perplexity=3, seed=1))
     with pytest.raises(ExplorerError, match="Unknown projection"):
-        run_to_end(project_layout(run, "umap"))
+        run_to_end(project_layout(run, "isomap"))

@@ -174,6 +174,10 @@ def test_a_sampled_map_with_approximate_neighbours_is_the_same_for_the_same_seed
         return TSNEProjection(seed=2, approx_above=100, sample_above=300, sample_size=200,
                               place_chunk=100).fit(x)
 
-    first = fit()
+    first, second = fit(), fit()
     assert len(first.fitted_rows_) == 200 and "the rest placed" in first.note_
-    np.testing.assert_array_equal(fit().embedding_, first.embedding_)
+    fitted = first.fitted_rows_
+    np.testing.assert_array_equal(second.embedding_[fitted], first.embedding_[fitted])
+    # placed points: openTSNE's transform on several threads sums in an order that varies (seen in CI:
+    # 4 of 400 coordinates 0.002 apart on a map 30 wide); the same to far below what a screen shows
+    np.testing.assert_allclose(second.embedding_, first.embedding_, atol=0.02)
