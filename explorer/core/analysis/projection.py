@@ -136,10 +136,28 @@ class PCAProjection:
         return _pad2(_chunked(self.pca_.transform, x))
 
 
-class TSNEProjection:
+class PlacedMap:
+    """transform() of a map fitted on reduced features (t-SNE, UMAP): new points go through the same
+    reduction, then the method's own placement (_place); a PCA fallback map transforms as PCA."""
+
+    NAME = "map"
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        if self.embedding_ is None:
+            raise ExplorerError(f"This {self.NAME} projection is not fitted yet.")
+        if self.fallback_ is not None:
+            return self.fallback_.transform(features)
+        x = np.asarray(features, dtype=np.float32)
+        if self.reduce_ is not None:
+            x = self.reduce_.transform(x).astype(np.float32)
+        return self._place(x)
+
+
+class TSNEProjection(PlacedMap):
     """t-SNE (openTSNE): PCA to at most 50 dimensions, perplexity affinities, PCA initialisation."""
 
     method = "tsne"
+    NAME = "t-SNE"
 
     def __init__(self, *, perplexity: float = 30.0, seed: int = 0, n_jobs: int | None = None, chunk: int = 25,
                  approx_above: int = APPROX_ABOVE, fft_above: int = FFT_ABOVE, sample_above: int = SAMPLE_ABOVE,
@@ -283,16 +301,6 @@ class TSNEProjection:
         yield Step(1, 1, note)
         return self
 
-    def transform(self, features: np.ndarray) -> np.ndarray:
-        """Place new points into the fitted map (openTSNE: optimised against the fixed reference)."""
-        if self.embedding_ is None:
-            raise ExplorerError("This t-SNE projection is not fitted yet.")
-        if self.fallback_ is not None:
-            return self.fallback_.transform(features)
-        x = np.asarray(features, dtype=np.float32)
-        if self.reduce_ is not None:
-            x = self.reduce_.transform(x).astype(np.float32)
-        return self._place(x)
 
 
 Projection = Union[PCAProjection, TSNEProjection, "UMAPProjection"]

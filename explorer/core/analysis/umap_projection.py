@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ExplorerError
 from ..progress import Step, Work, run_to_end
+from .projection import PlacedMap
 
 UMAP_MISSING = ("UMAP needs the umap-learn package, which is not installed: "
                 "pip install 'cnn-feature-explorer[umap]' (or pip install umap-learn)")
@@ -39,10 +40,11 @@ def _import_umap():
     return umap
 
 
-class UMAPProjection:
+class UMAPProjection(PlacedMap):
     """UMAP: PCA to at most 50 dimensions, then umap-learn's fuzzy neighbour graph and layout."""
 
     method = "umap"
+    NAME = "UMAP"
 
     def __init__(self, *, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0, sample_above: int | None = None,
                  sample_size: int | None = None, place_chunk: int | None = None):
@@ -135,13 +137,3 @@ class UMAPProjection:
     def _place(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.umap_.transform(x), dtype=np.float32)
 
-    def transform(self, features: np.ndarray) -> np.ndarray:
-        """Place new points into the fitted map (umap-learn: against the fixed training layout)."""
-        if self.embedding_ is None:
-            raise ExplorerError("This UMAP projection is not fitted yet.")
-        if self.fallback_ is not None:
-            return self.fallback_.transform(features)
-        x = np.asarray(features, dtype=np.float32)
-        if self.reduce_ is not None:
-            x = self.reduce_.transform(x).astype(np.float32)
-        return self._place(x)
