@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ExplorerError
 from ..progress import Step, Work, run_to_end
 from ..threads import free_cores
-from .neighbours import Neighbour, NeighbourIndex
+from .neighbours import NeighbourIndex, Queries
 
 APPROX_ABOVE = 500_000  # rows; below, exact search answers in well under 0.5 s
 _CANDIDATES = 3  # candidates per wanted neighbour, re-ranked exactly
@@ -89,7 +88,7 @@ def _vectors(x, metric: str) -> np.ndarray:
     return x
 
 
-class ApproximateIndex:
+class ApproximateIndex(Queries):
     """The cells of build_approximate_index; the same queries as NeighbourIndex. nprobe: cells read a query."""
 
     exact = False
@@ -103,21 +102,8 @@ class ApproximateIndex:
     def __len__(self) -> int:
         return len(self._exact)
 
-    def query(self, index: int, k: int = 10) -> list[Neighbour]:
-        found, dist = self.query_many([index], k)
-        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
-
-    def query_vector(self, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
-        found, dist = self.query_vectors(np.asarray(vector)[None, :], k)
-        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
-
     def query_many(self, indices, k: int = 10, **_) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.asarray(indices, np.int64).ravel()
-        n = len(self._exact)
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise ExplorerError(f"Index {int(idx[(idx < 0) | (idx >= n)][0])} is out of range (0..{n - 1}).")
-        if idx.size and not self.valid[idx].all():
-            raise ExplorerError(f"Item {int(idx[~self.valid[idx]][0])} has no features (it could not be embedded).")
+        idx = self._checked(indices)
         return self._search(np.asarray(self._exact._source[idx], np.float64), k, idx)
 
     def query_vectors(self, vectors: np.ndarray, k: int = 10, **_) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,32 @@ class Neighbour:
     distance: float
 
 
-class NeighbourIndex:
+class Queries:
+    """What both indexes (exact here, approximate.ApproximateIndex) build on query_many / query_vectors:
+    single queries, and the check that asked-for rows exist and have features."""
+
+    valid: np.ndarray
+
+    def query(self, index: int, k: int = 10) -> list[Neighbour]:
+        """The k nearest valid rows to row `index`, itself excluded, nearest first."""
+        found, dist = self.query_many([index], k)
+        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
+
+    def query_vector(self, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
+        found, dist = self.query_vectors(np.asarray(vector)[None, :], k)
+        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
+
+    def _checked(self, indices) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        n = len(self.valid)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ExplorerError(f"Index {int(idx[(idx < 0) | (idx >= n)][0])} is out of range (0..{n - 1}).")
+        if idx.size and not self.valid[idx].all():
+            raise ExplorerError(f"Item {int(idx[~self.valid[idx]][0])} has no features (it could not be embedded).")
+        return idx
+
+
+class NeighbourIndex(Queries):
     """features: (n, d), best float16 or float32 (kept as given, a memmap too); valid: (n,) bool,
     rows that may be returned (embedded ones)."""
 
@@ -102,29 +127,13 @@ class NeighbourIndex:
         return len(self._x)
 
     # --- queries ------------------------------------------------------------------------------------
-    def query(self, index: int, k: int = 10) -> list[Neighbour]:
-        """The k nearest valid rows to row `index`, itself excluded, nearest first."""
-        found, dist = self.query_many([index], k)
-        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
-
-    def query_vector(self, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
-        found, dist = self.query_vectors(np.asarray(vector)[None, :], k)
-        return [Neighbour(int(i), float(s)) for i, s in zip(found[0], dist[0]) if i >= 0]
-
     def query_many(self, indices, k: int = 10, *, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest valid rows to each of `indices` (each excluding itself), in one blocked pass.
 
         Returns (neighbours, distances), both (len(indices), k), nearest first; rows with fewer than
         k valid neighbours are padded with -1 and inf. Equal to `query` one by one.
         """
-        idx = np.asarray(indices, dtype=np.int64).ravel()
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self._x)):
-            bad = int(idx[(idx < 0) | (idx >= len(self._x))][0])
-            raise ExplorerError(f"Index {bad} is out of range (0..{len(self._x) - 1}).")
-        if idx.size and not self.valid[idx].all():
-            bad = int(idx[~self.valid[idx]][0])
-            raise ExplorerError(f"Item {bad} has no features (it could not be embedded).")
-        return self._search(idx, None, k, block)
+        return self._search(self._checked(indices), None, k, block)
 
     def query_vectors(self, vectors: np.ndarray, k: int = 10, *, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """query_many for vectors (m, d) from elsewhere (nothing excluded)."""
