@@ -34,18 +34,24 @@ class ImageRows(torch.utils.data.Dataset):
         digest = torch.frombuffer(bytearray(digest or self.dataset.content_digest(i)), dtype=torch.uint8)
         if jpeg is not None:
             return i, jpeg, "", digest
-        try:
-            return i, self.cpu(i), "", digest
-        except DecodeError as exc:
-            reason = f"{exc.kind}\t{exc.reason}"
-        except Exception as exc:  # a decoder bug must not end the run
-            reason = f"error\t{self.dataset.full_path(i)}: {type(exc).__name__}: {exc}"
-        crop = self.preprocess.crop
-        return i, torch.zeros(3, crop, crop), reason, digest
+        return (i, *self.prepared(i), digest)
 
-    def cpu(self, i: int) -> torch.Tensor:
-        img, _ = self.dataset.load(i, draft_size=self.preprocess.resize)
-        return self.preprocess(img)
+    def prepared(self, i: int) -> tuple[torch.Tensor, str]:
+        """Row i decoded on the CPU and preprocessed, or zeros and why it failed."""
+        return prepare(lambda draft_size: self.dataset.load(i, draft_size=draft_size), self.dataset.full_path(i),
+                       self.preprocess)
+
+
+def prepare(load, path: str, preprocess) -> tuple[torch.Tensor, str]:
+    """load(draft_size) -> (image, size), preprocessed; or zeros and the failure as a run keeps it
+    ("kind\treason"). The one place the engines (local, GPU fallback, Ray) word a failure."""
+    try:
+        return preprocess(load(preprocess.resize)[0]), ""
+    except DecodeError as exc:
+        reason = f"{exc.kind}\t{exc.reason}"
+    except Exception as exc:  # a decoder bug must not end the run
+        reason = f"error\t{path}: {type(exc).__name__}: {exc}"
+    return torch.zeros(3, preprocess.crop, preprocess.crop), reason
 
 
 def collate(items):
@@ -71,13 +77,7 @@ def on_device(rows: "ImageRows", idx: np.ndarray, pixels: list, reasons: list, d
     jpegs = [k for k, p in enumerate(pixels) if isinstance(p, gpu_jpeg.Jpeg)]
     for k, image in zip(jpegs, gpu_jpeg.decode([pixels[k] for k in jpegs], rows.preprocess, device)):
         if image is None:
-            try:
-                image = rows.cpu(int(idx[k]))
-            except DecodeError as exc:
-                reasons[k], image = f"{exc.kind}\t{exc.reason}", torch.zeros(3, crop, crop)
-            except Exception as exc:  # a decoder bug must not end the run
-                path = rows.dataset.full_path(int(idx[k]))
-                reasons[k], image = f"error\t{path}: {type(exc).__name__}: {exc}", torch.zeros(3, crop, crop)
+            image, reasons[k] = rows.prepared(int(idx[k]))
         pixels[k] = image
     for k, p in enumerate(pixels):
         out[k] = p.to(device, non_blocking=True)

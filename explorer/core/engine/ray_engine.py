@@ -45,7 +45,7 @@ def decode_rows(batch: dict, preprocess) -> dict:
     """A Ray task: files -> preprocessed pixels, or the reason they failed (as the local engine words it)."""
     from ..data.datasets import file_digest
     from ..data.decode import load_rgb
-    from ..errors import DecodeError
+    from .loading import prepare
 
     paths = [str(p) for p in batch["path"]]
     crop = preprocess.crop
@@ -54,13 +54,9 @@ def decode_rows(batch: dict, preprocess) -> dict:
     reasons = []
     for k, path in enumerate(paths):
         digests[k] = np.frombuffer(file_digest(path), np.uint8)
-        try:
-            pixels[k] = preprocess(load_rgb(path, draft_size=preprocess.resize)[0]).numpy()
-            reasons.append("")
-        except DecodeError as exc:
-            reasons.append(f"{exc.kind}\t{exc.reason}")
-        except Exception as exc:  # a decoder bug must not end the run
-            reasons.append(f"error\t{path}: {type(exc).__name__}: {exc}")
+        x, reason = prepare(lambda draft_size: load_rgb(path, draft_size=draft_size), path, preprocess)
+        pixels[k] = x.numpy()
+        reasons.append(reason)
     return {"row": np.asarray(batch["row"], np.int64), "pixels": pixels, "digest": digests,
             "reason": np.asarray(reasons, dtype=object)}
 
