@@ -1,4 +1,4 @@
-"""Where the app's resources (icons, self-test images) are: source tree or PyInstaller bundle."""
+"""Where the app's resources (icons, self-test images) are: source tree, pip install or bundle."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ import re
 import sys
 from pathlib import Path
 
-BUNDLE_COMMAND = "cnn-feature-explorer"  # the command a bundle (and its .deb) installs
+# the command a bundle installs: the .deb's and .tar.gz's; on Windows the console program beside the app's
+BUNDLE_COMMAND = "cnn-feature-explorer-cli" if sys.platform == "win32" else "cnn-feature-explorer"
+# the Windows build assembled from wheels (packaging/windows/assemble.py) leaves this in sys.prefix
+BUNDLE_MARKER = "cnn-feature-explorer-bundle.txt"
 # 'explorer' as a command in a message: not inside a path or a word, not 'python -m explorer'
 _COMMAND = re.compile(r"(?<![\w/\\.~-])(?<!-m )explorer(?=[ '\"`),])")
 
 
+def in_bundle() -> bool:
+    """A PyInstaller bundle (sys.frozen) or the Windows app folder assembled from wheels."""
+    return bool(getattr(sys, "frozen", False)) or (Path(sys.prefix) / BUNDLE_MARKER).is_file()
+
+
 def command_name() -> str:
     """What the user types: `cnn-feature-explorer` inside a bundle, `explorer` from a pip install."""
-    return BUNDLE_COMMAND if getattr(sys, "frozen", False) else "explorer"
+    return BUNDLE_COMMAND if in_bundle() else "explorer"
 
 
 def own_command(message: str) -> str:

@@ -26,7 +26,7 @@ SYSTEM = re.compile(
     r"wininet|winhttp|hid|dnsapi|normaliz|propsys|oleacc|usp10|msimg32|windowscodecs|avrt|ksuser|dxcore|"
     r"mswsock|nsi|sspicli|wevtapi|pdh|ntdsapi|credui|synchronization|virtdisk|esent|cryptbase|dbgeng|"
     r"uiautomationcore|wintrust|bcryptprimitives|combase|imagehlp|mscms|d3dcompiler_47|odbc32|icuuc|icuin|icu|"
-    r"python3|python3\d+|vcruntime140|vcruntime140_1)(\.dll)?$", re.IGNORECASE)
+    r"cabinet|msi|python3|python3\d+|vcruntime140|vcruntime140_1)(\.dll)?$", re.IGNORECASE)
 # Qt plugins for modules the app does not use (QML, Quick, 3D, PDF, virtual keyboard, SQL drivers, Designer):
 # PyInstaller collects plugins only for the Qt modules a program imports
 UNUSED = re.compile(r"PySide6[/\\](qml|plugins[/\\](designer|sqldrivers|qmltooling|platforminputcontexts))[/\\]"

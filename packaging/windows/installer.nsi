@@ -3,7 +3,15 @@
 ;   makensis /DVERSION=0.1.0 /DAPP_DIR=dist\cnn-feature-explorer /DOUT=dist\cnn-feature-explorer-0.1.0-windows-x64-setup.exe packaging\windows\installer.nsi
 ; (makensis also runs on Linux: apt-get install nsis; the paths then use /.)
 ; Silent install for tests: SETUP.exe /S /D=C:\path  (the /D= path last, unquoted).
-Unicode true
+; APP_DIR is either layout: PyInstaller's (build.ps1, on Windows) or Python's embeddable distribution with
+; the wheels unpacked (assemble.py, on any system: build_on_linux.sh).
+; /DTARGET=amd64-unicode makes a 64-bit installer (NSIS built with 64-bit stubs, as Debian's is), so that
+; 64-bit Wine can run it; the default is NSIS's 32-bit stub, which every NSIS has.
+!ifdef TARGET
+  Target ${TARGET}
+!else
+  Unicode true
+!endif
 SetCompressor /SOLID lzma
 RequestExecutionLevel admin
 !include "MUI2.nsh"
@@ -59,6 +67,8 @@ Section "Uninstall"
   SetShellVarContext all
   Delete "$SMPROGRAMS\${NAME}.lnk"
   RMDir /r "$INSTDIR\_internal"
+  RMDir /r "$INSTDIR\Python"
+  RMDir /r "$INSTDIR\pkgs"
   Delete "$INSTDIR\cnn-feature-explorer.exe"
   Delete "$INSTDIR\cnn-feature-explorer-cli.exe"
   Delete "$INSTDIR\explorer.ico"

@@ -25,6 +25,8 @@ Pop-Location
 if ($code -ne 0) { Get-Content "$work\report.json"; throw "self-test of the installed app failed" }
 Start-Process -FilePath (Join-Path $target "uninstall.exe") -ArgumentList "/S", "_?=$target" -Wait
 Remove-Item (Join-Path $target "uninstall.exe") -ErrorAction SilentlyContinue  # _?= leaves the uninstaller itself
-if (Test-Path (Join-Path $target "_internal")) { throw "the uninstaller left the app behind" }
+foreach ($part in @("_internal", "Python", "pkgs", "cnn-feature-explorer.exe")) {  # either layout (installer.nsi)
+  if (Test-Path (Join-Path $target $part)) { throw "the uninstaller left the app behind: $part" }
+}
 if (Test-Path $shortcut) { throw "the uninstaller left the Start-menu entry" }
 Write-Output "smoke test passed: $Setup"

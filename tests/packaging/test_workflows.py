@@ -43,7 +43,7 @@ def test_a_broken_workflow_is_caught(tmp_path, monkeypatch):
 def test_every_script_the_workflow_calls_exists():
     text = RELEASE.read_text()
     called = set(re.findall(r"(packaging/[\w./-]+\.(?:sh|ps1|md))", text))
-    assert {"packaging/build.sh", "packaging/smoke_test.sh", "packaging/macos/build.sh", "packaging/windows/build.ps1",
+    assert {"packaging/build.sh", "packaging/smoke_test.sh", "packaging/macos/build.sh", "packaging/windows/build_on_linux.sh",
             "packaging/release_assets.sh"} <= called
     for path in called:
         assert (ROOT / path).exists(), path
@@ -57,6 +57,9 @@ def test_the_workflow_builds_every_flavour_and_platform():
     assert jobs["linux"]["strategy"]["matrix"]["flavour"] == ["cpu", "cuda"]
     assert {i["arch"] for i in jobs["macos"]["strategy"]["matrix"]["include"]} == {"arm64", "x86_64"}
     assert set(jobs["release"]["needs"]) == {"linux", "windows", "macos"}
+    # the Windows installer is built on Linux (as here) and installed and self-tested on Windows
+    assert "build_on_linux.sh" in str(jobs["windows-build"]["steps"]) and jobs["windows"]["needs"] == "windows-build"
+    assert jobs["windows"]["runs-on"].startswith("windows") and "smoke_test.ps1" in str(jobs["windows"]["steps"])
     assert jobs["release"]["permissions"] == {"contents": "write"}
     # signing secrets reach the macOS job through env:, so a missing secret skips the step instead of failing
     assert all(f"secrets.{s}" in str(jobs["macos"]["env"]) for s in ("MACOS_CERTIFICATE", "APPLE_ID"))
