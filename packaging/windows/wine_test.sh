@@ -32,11 +32,12 @@ self_test() {
   return 1
 }
 
+mkdir -p "$(dirname "$WINEPREFIX")"
 timeout 300 wine wineboot -i > /dev/null 2>&1
-target_win='C:\CNN Feature Explorer'
-target=$WINEPREFIX/drive_c/CNN\ Feature\ Explorer
+# the default folder: Wine quotes an argument with spaces, and NSIS takes /D= only unquoted
+target=$WINEPREFIX/drive_c/Program\ Files/CNN\ Feature\ Explorer
 start=$(date +%s)
-check "silent install" w "$setup" /S "/D=$target_win"
+check "silent install" w "$setup" /S
 echo "  installed in $(( $(date +%s) - start )) s: $(du -sm "$target" | cut -f1) MiB"
 for f in cnn-feature-explorer.exe cnn-feature-explorer-cli.exe uninstall.exe explorer.ico Python/python.exe \
          Python/python311._pth pkgs/explorer/__init__.py pkgs/torch/lib/torch_cpu.dll; do
@@ -51,9 +52,9 @@ check "its help names the Windows command" help_ok
 check "Python imports NumPy" imports numpy
 check "Python imports torch" imports torch
 check "self-test" self_test
-check "silent uninstall" w "$target/uninstall.exe" /S "_?=$target_win"
-rm -f "$target/uninstall.exe"  # _?= runs the uninstaller in place, so it cannot delete itself
+check "silent uninstall" w "$target/uninstall.exe" /S
 gone() { [ ! -e "$target" ] || [ -z "$(ls -A "$target")" ]; }
+for _ in $(seq 120); do gone && break; sleep 1; done  # the uninstaller runs on from a copy in TEMP
 check "nothing left behind" gone
 check "Start-menu entry removed" test ! -e "$WINEPREFIX/drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs/CNN Feature Explorer.lnk"
 echo "$fails failed"
