@@ -109,3 +109,20 @@ def blas_threads(n: int):
         return
     with limit:
         yield
+
+
+def one_openmp_thread_here() -> None:
+    """Torch's operations called from this thread (a helper: the decode thread) run on it alone.
+
+    OpenMP's thread count belongs to the calling thread (threadpoolctl sets it on this one), so the
+    forward pass keeps its threads. Without it, each small tensor operation of the decode thread woke a
+    second team of threads that spun on the cores the forward pass needs: decoding 1,500 icons took
+    2.4-3.0 CPU seconds instead of 2.05 (bench: tests/benchmarks/bench_allocator.py).
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        # a fresh look at the loaded libraries (a few ms, once a run): the shared controller may predate them
+        ThreadpoolController().limit(limits=1, user_api="openmp")  # not restored: it ends with the thread
+    except Exception:  # threadpoolctl missing or no OpenMP loaded: nothing to limit
+        pass

@@ -8,6 +8,7 @@ maps back onto the original photo.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,26 @@ class Preprocess:
         return asdict(self)
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
-        """(3, crop, crop) float32, normalised: torchvision's resize-then-centre-crop, computed directly.
+        """(3, crop, crop) float32, normalised: torchvision's resize-then-centre-crop, computed directly."""
+        from torchvision.transforms import functional as F
+
+        x = F.pil_to_tensor(self.cropped(img)).float().div_(255.0)
+        mean, std = _mean_std(self.mean, self.std)
+        return x.sub_(mean).div_(std)  # F.normalize's arithmetic, in place: it cost 0.3 ms an image
+
+    def hwc(self, img: Image.Image) -> torch.Tensor:
+        """The same values as (crop, crop, 3): a batch of these stacks straight into channels_last,
+        the layout the network runs in (embedding), instead of being transposed after stacking."""
+        import numpy as np
+        import torch
+
+        img = self.cropped(img)
+        x = torch.from_numpy(np.array(img.convert("RGB") if img.mode != "RGB" else img)).float().div_(255.0)
+        mean, std = _mean_std(self.mean, self.std)
+        return x.sub_(mean.view(-1)).div_(std.view(-1))
+
+    def cropped(self, img: Image.Image) -> Image.Image:
+        """The (crop, crop) image the network sees, before normalisation.
 
         Pillow resamples just the cropped region (`box`), which gives the same pixels as resizing
         the whole image and cropping (to one grey level of rounding) at about half the cost, and
@@ -52,15 +72,12 @@ class Preprocess:
             from torchvision.transforms import InterpolationMode
 
             img = F.resize(img, [self.resize], interpolation=InterpolationMode(self.interpolation), antialias=True)
-            img = F.center_crop(img, [self.crop, self.crop])
-        else:
-            w, h = img.size
-            ox, oy = int(round((rw - self.crop) / 2.0)), int(round((rh - self.crop) / 2.0))
-            sx, sy = w / rw, h / rh
-            box = (ox * sx, oy * sy, (ox + self.crop) * sx, (oy + self.crop) * sy)
-            img = img.resize((self.crop, self.crop), _RESAMPLE[self.interpolation], box=box)
-        x = F.pil_to_tensor(img).float().div_(255.0)
-        return F.normalize(x, self.mean, self.std)
+            return F.center_crop(img, [self.crop, self.crop])
+        w, h = img.size
+        ox, oy = int(round((rw - self.crop) / 2.0)), int(round((rh - self.crop) / 2.0))
+        sx, sy = w / rw, h / rh
+        box = (ox * sx, oy * sy, (ox + self.crop) * sx, (oy + self.crop) * sy)
+        return img.resize((self.crop, self.crop), _RESAMPLE[self.interpolation], box=box)
 
     def resized_size(self, original_size: tuple[int, int]) -> tuple[int, int]:
         """(width, height) after the shorter-side resize, as torchvision computes it."""
@@ -80,6 +97,13 @@ class Preprocess:
         left, top, right, bottom = box
         return (max(0, int(round((left + off_x) / sx))), max(0, int(round((top + off_y) / sy))),
                 min(w, int(round((right + off_x) / sx))), min(h, int(round((bottom + off_y) / sy))))
+
+
+@lru_cache(maxsize=8)
+def _mean_std(mean: tuple, std: tuple) -> tuple["torch.Tensor", "torch.Tensor"]:
+    import torch
+
+    return torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
 
 
 def from_torchvision(transforms) -> Preprocess:

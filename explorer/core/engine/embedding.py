@@ -367,31 +367,31 @@ class Computed:
 def _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_size, workers,
                    gpu_jpegs: bool):
     """This machine: DataLoader workers (or a prefetch thread) decode, the device runs the network."""
-    with_logits = any(at is None for _, at in entries)  # the run's own arrays (an older run may have none)
-    extractor = graph.extractor(layers, logits=with_logits).to(dev)  # its own weights: the model stays put
-    # channels_last is 2-3x faster for convs on CUDA and on oneDNN CPUs alike
-    extractor = extractor.to(memory_format=torch.channels_last)
-    on = {"device": dev}
-
-    def forward(xb: torch.Tensor, device: torch.device):
-        if device != on["device"]:  # fell back to the CPU after running out of GPU memory
-            extractor.to(device)
-            on["device"] = device
-        xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            outs = half_forward(extractor, xb) if device.type == "cuda" else extractor(xb)
-            return {(name, at): REGISTRY[name].values(outs[at if at is not None else LOGITS].float())
-                    for name, at in entries}
-
-    adaptive = AdaptiveForward(forward, dev, batch_size)
     rows_in = ImageRows(dataset, model.preprocess, pending, gpu_jpegs=gpu_jpegs)
     workers = default_workers(dev) if workers is None else workers
     loader = torch.utils.data.DataLoader(
         rows_in, batch_size=batch_size, shuffle=False, collate_fn=collate,
         num_workers=workers, pin_memory=dev.type == "cuda", persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None)
-    batches = iter(loader) if workers > 0 else Prefetch(loader)
+    batches = iter(loader) if workers > 0 else Prefetch(loader)  # decoding starts while the network is set up
     try:
+        with_logits = any(at is None for _, at in entries)  # the run's own arrays (an older run may have none)
+        extractor = graph.extractor(layers, logits=with_logits).to(dev)  # its own weights: the model stays put
+        # channels_last is 2-3x faster for convs on CUDA and on oneDNN CPUs alike (collate stacks in it)
+        extractor = extractor.to(memory_format=torch.channels_last)
+        on = {"device": dev}
+
+        def forward(xb: torch.Tensor, device: torch.device):
+            if device != on["device"]:  # fell back to the CPU after running out of GPU memory
+                extractor.to(device)
+                on["device"] = device
+            xb = xb.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode():
+                outs = half_forward(extractor, xb) if device.type == "cuda" else extractor(xb)
+                return {(name, at): REGISTRY[name].values(outs[at if at is not None else LOGITS].float())
+                        for name, at in entries}
+
+        adaptive = AdaptiveForward(forward, dev, batch_size)
         for idx, x, reasons, digests in batches:
             idx = idx.numpy()
             if isinstance(x, list):  # JPEG bytes among them: decoded on the GPU (gpu_jpeg)

@@ -1,0 +1,66 @@
+"""The decode side hands the network its pixels in the layout it runs in (issue 18): rows preprocessed as
+(H, W, 3) stack into a channels_last batch with the same values as torchvision's (3, H, W) pipeline, and
+the decode thread's tensor operations stay on that thread."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms import functional as F
+
+from explorer.core.data.preprocess import Preprocess
+from explorer.core.engine.loading import collate, prepare
+from explorer.core.threads import one_openmp_thread_here
+
+
+def _images():
+    rng = np.random.default_rng(3)
+    for w, h in [(128, 128), (640, 480), (300, 1000), (100, 60)]:
+        yield Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_normalisation_is_torchvisions_to_the_bit(interpolation):
+    pp = Preprocess(256, 224, interpolation=interpolation)
+    for im in _images():
+        theirs = F.normalize(F.pil_to_tensor(pp.cropped(im)).float().div(255.0), pp.mean, pp.std)
+        assert torch.equal(pp(im), theirs)
+        assert torch.equal(pp.hwc(im), theirs.permute(1, 2, 0))  # the same numbers, (H, W, 3)
+
+
+def test_a_batch_is_stacked_channels_last_with_the_same_values():
+    pp = Preprocess(256, 224)
+    images = list(_images())
+    items = [(k, *prepare(lambda size, im=im: (im, im.size), f"/x/{k}.png", pp, hwc=True),
+              torch.zeros(16, dtype=torch.uint8)) for k, im in enumerate(images)]
+    items.append((9, *prepare(lambda size: (_ for _ in ()).throw(ValueError("bad")), "/x/bad.png", pp, hwc=True),
+                  torch.zeros(16, dtype=torch.uint8)))
+    idx, x, reasons, digests = collate(items)
+    assert x.shape == (5, 3, 224, 224) and x.is_contiguous(memory_format=torch.channels_last)
+    expected = torch.stack([pp(im) for im in images] + [torch.zeros(3, 224, 224)])
+    assert torch.equal(x, expected)
+    assert reasons[:4] == ["", "", "", ""] and reasons[4].startswith("error\t/x/bad.png: ValueError")
+
+
+def test_the_decode_threads_openmp_threads_are_its_own():
+    from threadpoolctl import threadpool_info
+
+    def openmp_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"]
+
+    before = openmp_threads()
+    if not before:
+        pytest.skip("no OpenMP runtime loaded")
+    seen = {}
+
+    def decode_thread():
+        one_openmp_thread_here()
+        seen["inside"] = openmp_threads()
+
+    t = threading.Thread(target=decode_thread)
+    t.start()
+    t.join()
+    assert set(seen["inside"]) == {1}
+    assert openmp_threads() == before  # the forward pass's thread keeps its count
