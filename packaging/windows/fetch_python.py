@@ -67,7 +67,7 @@ def signature_problems(files: dict[str, bytes]) -> list[str]:
                        if line.strip().startswith(("Current message digest", "Calculated message digest"))]
             # verification of the certificate chain needs the revocation lists online; the signer's name and
             # the digest of the file's contents do not
-            after = out.split("Signer's certificate:", 1)[-1] if "Signer's certificate:" in out else ""
+            after = out.split("Signer's certificate:", 1)[-1]  # (older osslsigncode: the first subject is the signer's)
             signer = next((line for line in after.splitlines() if "Subject:" in line), "")
             if not any(s in signer for s in SIGNERS) or not digests or len(digests) % 2 \
                     or any(a != b for a, b in zip(digests[::2], digests[1::2])):
