@@ -35,13 +35,13 @@ class ImageRows(torch.utils.data.Dataset):
         digest = torch.frombuffer(bytearray(digest or self.dataset.content_digest(i)), dtype=torch.uint8)
         if jpeg is not None:
             return i, jpeg, "", digest
-        return (i, *prepare(lambda draft_size: self.dataset.load(i, draft_size=draft_size), self.dataset.full_path(i),
-                            self.preprocess, hwc=True), digest)
+        return (i, *self.prepared(i, hwc=True), digest)
 
-    def prepared(self, i: int) -> tuple[torch.Tensor, str]:
-        """Row i decoded on the CPU and preprocessed (3, crop, crop), or zeros and why it failed."""
+    def prepared(self, i: int, hwc: bool = False) -> tuple[torch.Tensor, str]:
+        """Row i decoded on the CPU and preprocessed (3, crop, crop), or (crop, crop, 3) with `hwc`; or zeros
+        and why it failed."""
         return prepare(lambda draft_size: self.dataset.load(i, draft_size=draft_size), self.dataset.full_path(i),
-                       self.preprocess)
+                       self.preprocess, hwc=hwc)
 
 
 def prepare(load, path: str, preprocess, hwc: bool = False) -> tuple[torch.Tensor, str]:
