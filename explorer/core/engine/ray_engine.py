@@ -70,6 +70,7 @@ class Forward:
         import ray
 
         from ..model.graph import model_graph
+        from .embedding import network
 
         if isinstance(model, ray.ObjectRef):  # one copy in the object store, fetched once per actor
             model = ray.get(model)
@@ -77,27 +78,21 @@ class Forward:
         if threads > 0:  # Ray sets it to the CPUs the actor holds
             torch.set_num_threads(threads)
         self.entries, self.device = [tuple(e) for e in entries], torch.device(device)
-        with_logits = any(at is None for _, at in self.entries)
-        graph = model_graph(model)
-        self.extractor = graph.extractor(layers, logits=with_logits).to(self.device)
-        self.extractor = self.extractor.to(memory_format=torch.channels_last)
+        self.extractor = network(model_graph(model), layers, self.entries, self.device)
 
     def __call__(self, batch: dict) -> dict:
         import torch
 
-        from ..model.extract import LOGITS
-        from ..run.arrays import REGISTRY
-        from .embedding import half_forward
+        from .embedding import entry_values
 
         good = np.asarray([not r for r in batch["reason"]], bool)
         out = {"row": batch["row"], "digest": batch["digest"], "reason": batch["reason"]}
         # a batch that all failed still runs one blank image: every batch has the same columns
         pixels = batch["pixels"][good] if good.any() else batch["pixels"][:1] * 0
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            outs = half_forward(self.extractor, x) if self.device.type == "cuda" else self.extractor(x)
-        for j, (name, at) in enumerate(self.entries):
-            values = REGISTRY[name].values(outs[at if at is not None else LOGITS].float())
+        found = entry_values(self.extractor, torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device),
+                             self.entries)
+        for j, entry in enumerate(self.entries):
+            values = found[entry]
             column = np.zeros((len(good),) + values.shape[1:], values.dtype)
             column[good] = values[:good.sum()]
             out[f"v{j}"] = column
