@@ -38,11 +38,19 @@ def have_faiss() -> bool:
 
 
 def neighbour_index(features: np.ndarray, *, metric: str = "cosine", valid: np.ndarray | None = None,
-                    approximate_above: int = APPROX_ABOVE):
+                    approximate_above: int | None = None):
     """The exact NeighbourIndex, or past `approximate_above` rows (with faiss installed) an
     ApproximateIndex. Either has query, query_many, query_vector, query_vectors, `exact` and `note`."""
+    return run_to_end(neighbour_index_steps(features, metric=metric, valid=valid, approximate_above=approximate_above))
+
+
+def neighbour_index_steps(features: np.ndarray, *, metric: str = "cosine", valid: np.ndarray | None = None,
+                          approximate_above: int | None = None) -> Work:
+    """`neighbour_index` as Work: the approximate index's build yields its Steps (and can be cancelled).
+    approximate_above: None is APPROX_ABOVE as it is when called."""
+    approximate_above = APPROX_ABOVE if approximate_above is None else approximate_above
     if len(features) > approximate_above and have_faiss():
-        return run_to_end(build_approximate_index(features, metric=metric, valid=valid))
+        return (yield from build_approximate_index(features, metric=metric, valid=valid))
     index = NeighbourIndex(features, metric=metric, valid=valid)
     if len(features) > approximate_above:
         index.note = f"exact search over {len(features):,} images (pip install faiss-cpu for a fast approximate one)"

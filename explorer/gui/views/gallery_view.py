@@ -160,13 +160,9 @@ class GalleryView(QWidget):
                 self._index_key = None
                 self.caption.setText("Indexing the features was cancelled; select an image to index them again.")
 
-        def index():  # exact, or past APPROX_ABOVE images (with faiss) approximate, its build in Steps
-            if len(features) > approximate.APPROX_ABOVE and approximate.have_faiss():
-                return (yield from approximate.build_approximate_index(features, metric=metric, valid=valid))
-            return approximate.neighbour_index(features, metric=metric, valid=valid)
-
-        self.lane.start("Indexing features", index(), built,
-                        key="neighbour-index",
+        # exact, or past APPROX_ABOVE images (with faiss) approximate, its build in Steps
+        work = approximate.neighbour_index_steps(features, metric=metric, valid=valid)
+        self.lane.start("Indexing features", work, built, key="neighbour-index",
                         on_error=lambda message: self.caption.setText(f"Cannot index features: {message}"),
                         on_cancel=cancelled)
 
