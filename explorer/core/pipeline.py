@@ -24,6 +24,7 @@ from .data.datasets import Dataset, scan_dataset
 from .errors import ExplorerError
 from .progress import Step, Work
 from .run.arrays import default_arrays
+from .run.export import map_name
 from .run.requests import EmbedRequest, find_finished, list_once, remember
 from .run.store import Run
 
@@ -163,8 +164,7 @@ def project_layout(run: Run, method: str = "tsne", *, perplexity: float = 30.0, 
         pca = yield from project_run(run, "pca", seed=seed)
     if method == "pca":
         return Layout(pca, "pca")
-    name = {"tsne": "t-SNE", "umap": "UMAP"}[method]
-    yield Step(0, None, name, partial=Layout(pca, "pca"))
+    yield Step(0, None, map_name(method), partial=Layout(pca, "pca"))
     work = fit_run(run, method, perplexity=perplexity, seed=seed)
     try:
         while True:

@@ -564,6 +564,8 @@ class MainWindow(QMainWindow):
                                  on_cancel=cancelled)
 
     def start_projection(self):
+        from ..core.run.export import map_name
+
         s = self.session
         run, method, perplexity, seed = s.run, s.projection, s.perplexity, s.seed
 
@@ -573,7 +575,7 @@ class MainWindow(QMainWindow):
             return (yield from project_layout(run, method, perplexity=perplexity, seed=seed))
 
         # partials: the PCA while t-SNE starts, then t-SNE's frames
-        self.jobs.pipeline.start({"tsne": "t-SNE", "umap": "UMAP"}.get(method, "PCA"), work(), self._projected,
+        self.jobs.pipeline.start(map_name(method), work(), self._projected,
                                  on_partial=self._show_layout, on_cancel=self._projection_cancelled)
 
     def _show_layout(self, layout):

@@ -220,3 +220,11 @@ def test_the_csv_names_the_run_and_the_map(tmp_path, capsys):
     rows, out, _ = export_csv(capsys, run, tmp_path / "a.csv")
     assert {r[5] for r in rows} == {"t-SNE (perplexity 5, seed 3)"}
     assert {r[6] for r in rows} == {f"synthetic / blob (run {run.path.name})"}
+
+
+def test_every_map_is_named_one_way():
+    from explorer.core.run.export import describe_map, map_name
+
+    assert [map_name(m) for m in ("pca", "tsne", "umap", "tsne-partial", "umap-partial")] == \
+        ["PCA", "t-SNE", "UMAP", "t-SNE (unfinished)", "UMAP (unfinished)"]
+    assert describe_map("umap-partial", seed=3) == "UMAP (unfinished) (seed 3)"

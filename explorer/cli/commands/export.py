@@ -21,7 +21,9 @@ def add_parser(sub) -> None:
 
 def describe(record: dict) -> str:
     """'the t-SNE map (perplexity 30, seed 0) of <created>' for a kept projection's record."""
-    name = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get(record.get("method"), str(record.get("method")))
+    from ...core.run.export import map_name
+
+    name = map_name(str(record.get("method")))
     settings = [f"perplexity {record['perplexity']:g}"] if record.get("method") == "tsne" and "perplexity" in record \
         else []
     settings.append(f"seed {record.get('seed', 0)}")

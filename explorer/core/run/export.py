@@ -64,11 +64,21 @@ def spreadsheet_text(text: str) -> str:
 CSV_COLUMNS = ["index", "path", "label", "x", "y", "map", "run"]
 
 
+MAP_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+
+def map_name(method: str) -> str:
+    """'t-SNE' for "tsne"; 't-SNE (unfinished)' for a running map's frames ("tsne-partial", "umap-partial")."""
+    base = method.removesuffix("-partial")
+    name = MAP_NAMES.get(base, base)
+    return f"{name} (unfinished)" if base != method else name
+
+
 def describe_map(method: str | None, *, perplexity: float | None = None, seed: int | None = None) -> str:
     """'t-SNE (perplexity 30, seed 0)', 'PCA (seed 0)'; '' without a map."""
     if not method:
         return ""
-    name = {"pca": "PCA", "tsne": "t-SNE", "tsne-partial": "t-SNE (unfinished)", "umap": "UMAP"}.get(method, method)
+    name = map_name(method)
     settings = [f"perplexity {perplexity:g}"] if method.startswith("tsne") and perplexity is not None else []
     if seed is not None:
         settings.append(f"seed {seed}")

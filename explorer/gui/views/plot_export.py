@@ -16,9 +16,9 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QSpinBox
 
 from ...core.analysis.measures import LABELS, resolve_measure
+from ...core.run.export import map_name
 from ...core.session import RAMP_STEPS, UNLABELLED, Session, class_colour, ramp
 
-METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "tsne-partial": "t-SNE (unfinished)", "umap": "UMAP"}
 
 
 @dataclass
@@ -43,7 +43,7 @@ def map_title(session: Session) -> tuple[str, str]:
         else f"seed {session.seed}"
     shown = int(session.visible_mask.sum()) if session.layout is not None else 0
     note = f" · {session.layout_note}" if session.layout_note else ""  # e.g. t-SNE fitted on a sample
-    return title, f"the {METHOD_NAMES.get(method, method)} map ({settings}) · {shown:,} images{note}"
+    return title, f"the {map_name(method)} map ({settings}) · {shown:,} images{note}"
 
 
 def figure_data(session: Session, view_range=None) -> FigureData:
