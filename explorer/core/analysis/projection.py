@@ -136,11 +136,46 @@ class PCAProjection:
         return _pad2(_chunked(self.pca_.transform, x))
 
 
+def whole_layout(frame: np.ndarray, sample: np.ndarray | None, n: int) -> np.ndarray:
+    """A layout of the fitted sample as a layout of all n rows (NaN: not placed yet)."""
+    if sample is None:
+        return frame
+    out = np.full((n, 2), np.nan, np.float32)
+    out[sample] = frame
+    return out
+
+
 class PlacedMap:
-    """transform() of a map fitted on reduced features (t-SNE, UMAP): new points go through the same
-    reduction, then the method's own placement (_place); a PCA fallback map transforms as PCA."""
+    """A map fitted on reduced features (t-SNE, UMAP), past `sample_above` rows on a sample with the rest
+    placed into it. transform(): new points go through the same reduction, then the method's own
+    placement (_place); a PCA fallback map transforms as PCA."""
 
     NAME = "map"
+
+    def _check_sampling(self) -> None:
+        if not 0 < self.sample_size <= self.sample_above:
+            raise ExplorerError(f"{self.NAME}'s sample ({self.sample_size}) must be at least 1 and no more than the "
+                                f"size past which it samples ({self.sample_above}).")
+
+    def _sampling_params(self) -> dict:
+        """The sample's settings, named only when not the defaults, so the maps kept before sampling
+        existed are found again."""
+        if (self.sample_above, self.sample_size) == (SAMPLE_ABOVE, SAMPLE_SIZE):
+            return {}
+        return {"sample_above": self.sample_above, "sample_size": self.sample_size}
+
+    def _place_rest(self, x: np.ndarray, sample: np.ndarray, layout: np.ndarray, done: int, total: int,
+                    per_chunk: int, **place) -> Work[np.ndarray]:
+        """Place the rows outside `sample` into the map fitted on it, a chunk at a time (x: reduced
+        features; layout: all rows, NaN where not placed yet), each chunk `per_chunk` Steps of `total`."""
+        rest = np.setdiff1d(np.arange(len(x)), sample)
+        for i in range(0, len(rest), self.place_chunk):
+            rows = rest[i:i + self.place_chunk]
+            layout[rows] = self._place(x[rows], **place)
+            done += per_chunk
+            yield Step(done, total, f"placing the rest: {min(i + self.place_chunk, len(rest)):,} of {len(rest):,}",
+                       partial=layout.copy())
+        return layout
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         if self.embedding_ is None:
@@ -164,11 +199,9 @@ class TSNEProjection(PlacedMap):
                  sample_size: int = SAMPLE_SIZE, place_chunk: int = PLACE_CHUNK):
         if not np.isfinite(perplexity) or perplexity <= 0:
             raise ExplorerError(f"Perplexity must be a positive number (got {perplexity}).")
-        if not 0 < sample_size <= sample_above:
-            raise ExplorerError(f"t-SNE's sample ({sample_size}) must be at least 1 and no more than the size "
-                                f"past which it samples ({sample_above}).")
         self.approx_above, self.fft_above = int(approx_above), int(fft_above)
         self.sample_above, self.sample_size, self.place_chunk = int(sample_above), int(sample_size), int(place_chunk)
+        self._check_sampling()
         self.perplexity = float(perplexity)
         self.seed = _check_seed(seed)
         self.n_jobs = n_jobs
@@ -181,11 +214,7 @@ class TSNEProjection(PlacedMap):
         self.note_: str | None = None  # why the map is a PCA, how the optimisation was changed, or that it sampled
 
     def params(self) -> dict:
-        out = {"method": "tsne", "seed": self.seed, "perplexity": self.perplexity}
-        # named only when not the defaults, so the maps kept before sampling existed are found again
-        if (self.sample_above, self.sample_size) != (SAMPLE_ABOVE, SAMPLE_SIZE):
-            out.update(sample_above=self.sample_above, sample_size=self.sample_size)
-        return out
+        return {"method": "tsne", "seed": self.seed, "perplexity": self.perplexity, **self._sampling_params()}
 
     def fit(self, features: np.ndarray) -> "TSNEProjection":
         return run_to_end(self.fit_steps(features))
@@ -223,13 +252,6 @@ class TSNEProjection(PlacedMap):
             return TSNEEmbedding(init.copy(), aff, n_jobs=n_jobs, random_state=self.seed,
                                  negative_gradient_method="fft" if n_fit > self.fft_above else "bh")
 
-        def whole(frame):  # a frame of the sample as a frame of all rows (NaN: not placed yet)
-            if sample is None:
-                return frame
-            out = np.full((n, 2), np.nan, np.float32)
-            out[sample] = frame
-            return out
-
         emb = start()
         start_spread = _spread(init)
         done = 0
@@ -253,7 +275,7 @@ class TSNEProjection(PlacedMap):
                     left = 0
                     frame = np.asarray(emb, dtype=np.float32)
                     label = self.note_
-                yield Step(done, total, label, partial=whole(frame.copy()))
+                yield Step(done, total, label, partial=whole_layout(frame.copy(), sample, n))
         layout = np.asarray(emb, dtype=np.float32)
         if not np.isfinite(layout).all() or not _spread(layout) > 1e-6:
             return (yield from self._fall_back(np.asarray(features),
@@ -263,23 +285,12 @@ class TSNEProjection(PlacedMap):
         self.tsne_ = emb
         self.fitted_rows_ = sample
         if sample is not None:
-            layout = yield from self._place_rest(x, sample, whole(layout), done, total)
+            layout = yield from self._place_rest(x, sample, whole_layout(layout, sample, n), done, total, self.chunk,
+                                                 n_iter=PLACE_ITERATIONS)
             placed = f"t-SNE fitted on {n_fit:,} of {n:,} points; the rest placed"
             self.note_ = placed if self.note_ is None else f"{placed}; {self.note_}"
         self.embedding_ = layout
         return self
-
-    def _place_rest(self, x: np.ndarray, sample: np.ndarray, layout: np.ndarray, done: int,
-                    total: int) -> Work[np.ndarray]:
-        """Place the rows outside `sample` into the map fitted on it, a chunk at a time (x: reduced features)."""
-        rest = np.setdiff1d(np.arange(len(x)), sample)
-        for i in range(0, len(rest), self.place_chunk):
-            rows = rest[i:i + self.place_chunk]
-            layout[rows] = self._place(x[rows], n_iter=PLACE_ITERATIONS)
-            done += self.chunk
-            yield Step(done, total, f"placing the rest: {min(i + self.place_chunk, len(rest)):,} of {len(rest):,}",
-                       partial=layout.copy())
-        return layout
 
     def _place(self, x: np.ndarray, n_iter: int = 250) -> np.ndarray:
         """(m, 2) map positions of reduced features: openTSNE optimises them against the fixed fitted map."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ExplorerError
 from ..progress import Step, Work, run_to_end
-from .projection import PlacedMap
+from .projection import PlacedMap, whole_layout
 
 UMAP_MISSING = ("UMAP needs the umap-learn package, which is not installed: "
                 "pip install 'cnn-feature-explorer[umap]' (or pip install umap-learn)")
@@ -60,10 +60,7 @@ class UMAPProjection(PlacedMap):
         self.sample_above = SAMPLE_ABOVE if sample_above is None else int(sample_above)
         self.sample_size = SAMPLE_SIZE if sample_size is None else int(sample_size)
         self.place_chunk = PLACE_CHUNK if place_chunk is None else int(place_chunk)
-        if not 0 < self.sample_size <= self.sample_above:
-            raise ExplorerError(f"UMAP's sample ({self.sample_size}) must be at least 1 and no more than the size "
-                                f"past which it samples ({self.sample_above}).")
-        self._defaults = (SAMPLE_ABOVE, SAMPLE_SIZE)
+        self._check_sampling()
         self.reduce_ = None  # PCA to 50-D (None when the input is small already)
         self.umap_ = None  # umap.UMAP; None when `fallback_` (a PCA) made the map
         self.fallback_ = None
@@ -72,10 +69,8 @@ class UMAPProjection(PlacedMap):
         self.note_: str | None = None
 
     def params(self) -> dict:
-        out = {"method": "umap", "seed": self.seed, "n_neighbors": self.n_neighbors, "min_dist": self.min_dist}
-        if (self.sample_above, self.sample_size) != self._defaults:
-            out.update(sample_above=self.sample_above, sample_size=self.sample_size)
-        return out
+        return {"method": "umap", "seed": self.seed, "n_neighbors": self.n_neighbors, "min_dist": self.min_dist,
+                **self._sampling_params()}
 
     def fit(self, features: np.ndarray) -> "UMAPProjection":
         return run_to_end(self.fit_steps(features))
@@ -118,16 +113,8 @@ class UMAPProjection(PlacedMap):
             raise ExplorerError("UMAP found no usable map of these features (non-finite coordinates); "
                                 "choose PCA or t-SNE.")
         self.fitted_rows_ = sample
-        if sample is not None:
-            whole = np.full((n, 2), np.nan, np.float32)
-            whole[sample] = layout
-            layout = whole
-            rest = np.setdiff1d(np.arange(n), sample)
-            for i in range(0, len(rest), self.place_chunk):
-                rows = rest[i:i + self.place_chunk]
-                layout[rows] = self._place(x[rows])
-                yield Step(3 + i // self.place_chunk, total, f"placing the rest: "
-                           f"{min(i + self.place_chunk, len(rest)):,} of {len(rest):,}", partial=layout.copy())
+        if sample is not None:  # Steps 3, 4, ... of total: a placed chunk each
+            layout = yield from self._place_rest(x, sample, whole_layout(layout, sample, n), 2, total, 1)
             placed = f"UMAP fitted on {n_fit:,} of {n:,} points; the rest placed"
             self.note_ = placed if self.note_ is None else f"{placed}; {self.note_}"
         self.embedding_ = layout
