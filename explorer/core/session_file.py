@@ -20,6 +20,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from .analysis.projection import METHODS
 from .errors import ExplorerError
 from .session import SELECTION_MODES, Session
 
@@ -137,8 +138,8 @@ def read_session(path: str | os.PathLike) -> SavedSession:
         raise SessionFileError(f"{name}: 'dataset' is missing: which folder (or demo:NAME) the session explores")
     proj = get("projection", dict, {})
     method = get("method", str, "tsne", proj)
-    if method not in ("tsne", "pca", "umap"):
-        raise SessionFileError(f"{name}: projection method {method!r} is not one of tsne, pca, umap")
+    if method not in METHODS:
+        raise SessionFileError(f"{name}: projection method {method!r} is not one of {', '.join(METHODS)}")
     perplexity = float(get("perplexity", (int, float), 30.0, proj))
     if not math.isfinite(perplexity) or perplexity <= 0:
         raise SessionFileError(f"{name}: perplexity must be a positive number, got {perplexity!r}")
