@@ -17,26 +17,30 @@ from __future__ import annotations
 import argparse
 import compileall
 import io
+import py_compile
 import re
 import shutil
 import sys
 import zipfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from slim import is_test  # noqa: E402  (packaging/slim.py: the tests the bundles leave out)
+
 BUNDLE_MARKER = "cnn-feature-explorer-bundle.txt"  # explorer.resources reads it (in sys.prefix)
 
-# What the app never uses, by path inside a wheel: a package's own tests, C++ headers, import libraries and
-# build tools, type stubs, and the Qt modules the app never imports (QML, Quick, PDF, Designer, SQL ...)
+# What the app never uses, by path inside a wheel, besides a package's own tests (slim.is_test, as the
+# PyInstaller bundles): C++ headers, import libraries and build tools, type stubs, and the Qt modules the
+# app never imports (QML, Quick, PDF, Designer, SQL, Lottie, Labs ...)
 DROP = re.compile(
-    r"(^|/)tests?/|(^|/)test_[^/]*\.py$|\.pyi$|\.lib$|\.pdb$"
+    r"\.pyi$|\.lib$|\.pdb$"
     r"|^torch/(include|share|bin)/|^torchvision/include/"
     r"|^PySide6/(qml|metatypes|include|typesystems|glue|scripts|doc|examples|translations)/"
     r"|^PySide6/[^/]*\.exe$"
-    r"|^PySide6/(Qt6(Qml|Quick|Pdf|Designer|ShaderTools|Sql|Test|Help|UiTools|Concurrent|Network|Xml|LabsAnimation"
-    r"|LabsFolderListModel|LabsQmlModels|LabsSettings|LabsSharedImage|LabsWavefrontMesh|LabsPlatform"
-    r"|LabsSynchronizer|Labs[A-Za-z]*|Lottie[A-Za-z]*)[^/]*\.dll|pyside6qml[^/]*\.dll"
-    r"|Qt(Labs[A-Za-z]*|QmlFeatures|Qml|Quick|QuickWidgets|QuickControls2|QuickTest|Pdf|PdfWidgets|Designer|Help|Sql|Test|UiTools"
-    r"|Concurrent|Network|Xml)\.pyd)$"
+    r"|^PySide6/(Qt6(Qml|Quick|Pdf|Designer|ShaderTools|Sql|Test|Help|UiTools|Concurrent|Network|Xml|Labs|Lottie)"
+    r"[^/]*\.dll|pyside6qml[^/]*\.dll"
+    r"|Qt(Labs[A-Za-z]*|QmlFeatures|Qml|Quick|QuickWidgets|QuickControls2|QuickTest|Pdf|PdfWidgets|Designer|Help|Sql"
+    r"|Test|UiTools|Concurrent|Network|Xml)\.pyd)$"
     r"|^PySide6/plugins/(designer|sqldrivers|qmltooling|qmllint|qmlls|platforminputcontexts|networkinformation"
     r"|tls|vectorimageformats)/|^PySide6/plugins/imageformats/qpdf\.dll$|^PySide6/plugins/generic/qtuiotouchplugin",
     re.IGNORECASE)
@@ -52,7 +56,7 @@ if __name__ == "__main__":
 
 
 def dropped(name: str) -> bool:
-    return bool(DROP.search(name))
+    return is_test(name) or bool(DROP.search(name))
 
 
 def unpack_python(embed_zip: Path, out: Path) -> Path:
@@ -132,7 +136,7 @@ def assemble(embed_zip: Path, wheels: list[Path], out: Path, version: str) -> di
     # compiled once here: Program Files is read-only, so otherwise every start compiles torch in memory.
     # unchecked-hash .pyc stay valid whatever time stamps the installer gives the sources.
     compileall.compile_dir(str(pkgs), quiet=1, workers=0, rx=re.compile(r"py3(1[2-9])_"),  # newer syntax
-                           invalidation_mode=__import__("py_compile").PycInvalidationMode.UNCHECKED_HASH)
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
     return {"wheels": len(wheels), "files": files, "bytes": size}
 
 
