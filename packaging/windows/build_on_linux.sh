@@ -19,7 +19,7 @@ if [ ! -x "$work/venv/bin/uv" ]; then  # the build's own tools: uv, and Qt + Pil
   "$work/venv/bin/pip" install --quiet --disable-pip-version-check uv PySide6-Essentials pillow
 fi
 "$python" -m pip wheel --quiet --no-deps -w "$work/wheels" .
-version=$("$python" -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['version'])")
+version=$("$python" -c "import re; print(re.search(r'__version__ = \"(.+)\"', open('explorer/__init__.py').read())[1])")
 wheel=$(ls "$work"/wheels/cnn_feature_explorer-*.whl)
 
 constraints=()
