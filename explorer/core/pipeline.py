@@ -22,7 +22,7 @@ from .analysis.kept_projections import load_projection, project_run
 from .analysis.projection import METHODS
 from .data.datasets import Dataset, scan_dataset
 from .errors import ExplorerError
-from .progress import Step, Work
+from .progress import Step, Work, map_partials
 from .run.arrays import default_arrays
 from .run.export import map_name
 from .run.requests import EmbedRequest, find_finished, list_once, remember
@@ -165,16 +165,6 @@ def project_layout(run: Run, method: str = "tsne", *, perplexity: float = 30.0, 
     if method == "pca":
         return Layout(pca, "pca")
     yield Step(0, None, map_name(method), partial=Layout(pca, "pca"))
-    work = fit_run(run, method, perplexity=perplexity, seed=seed)
-    try:
-        while True:
-            try:
-                step = next(work)
-            except StopIteration as stop:
-                layout, projection = stop.value
-                return Layout(layout, method, projection.note_ or "")
-            if step.partial is not None:
-                step = Step(step.done, step.total, step.label, partial=Layout(step.partial, f"{method}-partial"))
-            yield step
-    finally:
-        work.close()  # cancelled: stop the optimisation now, not when the generator is collected
+    layout, projection = yield from map_partials(fit_run(run, method, perplexity=perplexity, seed=seed),
+                                                 lambda frame: Layout(frame, f"{method}-partial"))
+    return Layout(layout, method, projection.note_ or "")

@@ -7,7 +7,7 @@ keeps what it finished. `run_to_end` drives a generator when nobody is watching.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generator, TypeVar
+from typing import Any, Callable, Generator, TypeVar
 
 T = TypeVar("T")
 
@@ -30,6 +30,22 @@ def run_to_end(work: Work[T]) -> T:
             next(work)
         except StopIteration as stop:
             return stop.value
+
+
+def map_partials(work: Work[T], f: Callable[[Any], Any]) -> Work[T]:
+    """`work`'s Steps with each partial result replaced by f(partial); returns its result. Closing this
+    generator closes `work` at once (a cancelled t-SNE stops now, not when it is collected)."""
+    try:
+        while True:
+            try:
+                step = next(work)
+            except StopIteration as stop:
+                return stop.value
+            if step.partial is not None:
+                step = Step(step.done, step.total, step.label, partial=f(step.partial))
+            yield step
+    finally:
+        work.close()
 
 
 class Eta:

@@ -1,6 +1,6 @@
 """The time-left estimate of a job (the app's progress bar shows it)."""
 
-from explorer.core.progress import Eta, format_eta
+from explorer.core.progress import Eta, Step, format_eta, map_partials
 
 
 def test_eta_follows_the_recent_rate_not_a_slow_start():
@@ -33,3 +33,42 @@ def test_format_eta():
     assert format_eta(42) == "about 40 s left"
     assert format_eta(200) == "about 3 min left"
     assert format_eta(4800) == "about 1 h 20 min left"
+
+
+# --- map_partials: Steps re-yielded with their partial results mapped, the result returned,
+# and closing it closes the work it wraps (a cancelled map stops at once)
+
+
+def test_partials_are_mapped_and_the_result_returned():
+    def work():
+        yield Step(0, 2, "a", partial=1)
+        yield Step(1, 2, "b")
+        return "done"
+
+    seen = []
+    assert _record(map_partials(work(), lambda p: p * 10), seen) == "done"
+    assert [(s.done, s.label, s.partial) for s in seen] == [(0, "a", 10), (1, "b", None)]
+
+
+def test_closing_it_closes_the_work():
+    closed = []
+
+    def work():
+        try:
+            while True:
+                yield Step(0, None, "", partial=0)
+        finally:
+            closed.append(True)
+
+    wrapped = map_partials(work(), lambda p: p)
+    next(wrapped)
+    wrapped.close()
+    assert closed == [True]
+
+
+def _record(work, seen):
+    while True:
+        try:
+            seen.append(next(work))
+        except StopIteration as stop:
+            return stop.value

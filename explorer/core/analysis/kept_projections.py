@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExplorerError
-from ..progress import Step, Work
+from ..progress import Work, map_partials
 from .projection import Projection, count_distinct, make_projection
 
 
@@ -44,15 +44,7 @@ def fit_run(run, method: str = "pca", *, perplexity: float = 30.0,
         raise ExplorerError(f"{run.dataset_root} has {has}; a map needs at least 2.")
     features = np.asarray(run.features[mask])  # as stored (float16): the projections convert a chunk at a time
     _check_features(run, features, mask)
-    gen = projection.fit_steps(features)
-    while True:
-        try:
-            step = next(gen)
-        except StopIteration:
-            break
-        if step.partial is not None:
-            step = Step(step.done, step.total, step.label, partial=_scatter_back(step.partial, mask))
-        yield step
+    yield from map_partials(projection.fit_steps(features), lambda frame: _scatter_back(frame, mask))
     layout = _scatter_back(projection.embedding_, mask)
     save_projection(run, projection, layout)
     return layout, projection
