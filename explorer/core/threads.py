@@ -111,18 +111,26 @@ def blas_threads(n: int):
         yield
 
 
-def one_openmp_thread_here() -> None:
-    """Torch's operations called from this thread (a helper: the decode thread) run on it alone.
+def openmp_threads_here(n: int = 1) -> None:
+    """Torch's operations called from this thread run on n OpenMP threads (a helper: the decode thread,
+    an embedding lane).
 
     OpenMP's thread count belongs to the calling thread (threadpoolctl sets it on this one), so the
-    forward pass keeps its threads. Without it, each small tensor operation of the decode thread woke a
+    other threads keep theirs. Without it, each small tensor operation of the decode thread woke a
     second team of threads that spun on the cores the forward pass needs: decoding 1,500 icons took
     2.4-3.0 CPU seconds instead of 2.05 (bench: tests/benchmarks/bench_allocator.py).
     """
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        # torch sets a thread's OpenMP count to its process-wide one when the thread first asks for it:
+        # ask first, or that would undo the limit below at the thread's first tensor operation
+        torch.get_num_threads()
     try:
         from threadpoolctl import ThreadpoolController
 
         # a fresh look at the loaded libraries (a few ms, once a run): the shared controller may predate them
-        ThreadpoolController().limit(limits=1, user_api="openmp")  # not restored: it ends with the thread
+        ThreadpoolController().limit(limits=n, user_api="openmp")  # not restored: it ends with the thread
     except Exception:  # threadpoolctl missing or no OpenMP loaded: nothing to limit
         pass

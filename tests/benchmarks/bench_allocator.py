@@ -6,7 +6,9 @@ Each measurement is a fresh process, in interleaved rounds (so load drifts hit e
   tool        embed_dataset (EfficientNet-Lite0 `bn2`, no predictions), allocator tuned as the `explorer`
               command tunes it (explorer/allocator.py)
   tool-system the same with glibc's defaults (EXPLORER_MALLOC=system)
-  forward     forward passes alone on random batches (tuned / system)
+  forward     forward passes alone on a random batch, run as the tool runs them: in lanes, each thread its
+              own share of the batch (embedding.lane_plan) (tuned / system)
+  forward-1   the same as one pass of the whole batch on every core (how the tool ran them before lanes)
   notebook    what a researcher writes: ImageFolder + DataLoader + torchvision's create_feature_extractor,
               transparency composited on white like the tool, timm's preprocessing
 Prints images/s, minor page faults and peak memory (median over rounds), the ratios the issue sets
@@ -51,23 +53,37 @@ print(json.dumps({"rate": len(dataset) / seconds, "faults": resource.getrusage(r
 """
 
 FORWARD = r"""
-import json, resource, time
+import json, resource, sys, time
 from explorer.allocator import tune
 state = tune()
 import torch
+from explorer.core.engine.embedding import lane_plan, network
+from explorer.core.engine.loading import Lanes
 from explorer.core.model.graph import model_graph
 from explorer.core.model.zoo import load_model
+from explorer.core.threads import free_cores
+torch.set_num_threads(free_cores())  # as embed_dataset does
+lanes, threads, chunk = lane_plan(BATCH) if sys.argv[3] == "lanes" else (1, torch.get_num_threads(), BATCH)
 model = load_model("efficientnet_lite0")
 graph = model_graph(model)
-ext = graph.extractor(["bn2"]).to(memory_format=torch.channels_last)
-x = torch.randn(BATCH, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+ext = network(graph, ["bn2"], [("features", "bn2")], torch.device("cpu"))
+x = torch.randn(chunk, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+
+def forward(_):
+    with torch.inference_mode():
+        return ext(x)["bn2"].float().flatten(2).mean(2).numpy()
+
+def run(chunks):  # the engine's lanes, on a batch made beforehand
+    for _ in Lanes(range(chunks), lambda k: k, forward, lanes=lanes, threads=threads):
+        pass
+
 with torch.inference_mode():
-    ext(x)
+    run(lanes)  # each lane's first pass (oneDNN's set-up) is not timed
     f0, t = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-    for _ in range(5):
-        ext(x)["bn2"].float().flatten(2).mean(2).numpy()
+    chunks = max(lanes, 6 * BATCH // chunk)
+    run(chunks)
     seconds = time.perf_counter() - t
-print(json.dumps({"rate": 5 * BATCH / seconds, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0,
+print(json.dumps({"rate": chunks * chunk / seconds, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "allocator": state}))
 """
 
@@ -155,12 +171,13 @@ def main():
         print(f"{args.images} images ({photos} 640x480 JPEG photos, {args.images - photos} 128x128 RGBA icons), "
               "EfficientNet-Lite0 bn2, "
               f"batch {BATCH}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at the start")
-        variants = [("tool", TOOL, base), ("tool-system", TOOL, system), ("forward", FORWARD, base),
-                    ("forward-system", FORWARD, system), ("notebook", NOTEBOOK, system)]
+        variants = [("tool", TOOL, base, []), ("tool-system", TOOL, system, []), ("forward", FORWARD, base, ["lanes"]),
+                    ("forward-system", FORWARD, system, ["lanes"]), ("forward-1", FORWARD, base, ["one"]),
+                    ("notebook", NOTEBOOK, system, [])]
         for r in range(args.rounds):
-            for name, script, env in variants:
+            for name, script, env, extra in variants:
                 out = str(Path(tmp) / (f"{name}.npy" if name == "notebook" else f"run-{name}-{r}"))  # fresh
-                results.setdefault(name, []).append(measure(script, [str(data), out], env))
+                results.setdefault(name, []).append(measure(script, [str(data), out, *extra], env))
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]['rate']:.1f}" for k, v in results.items())
                   + f" images/s (load {os.getloadavg()[0]:.2f})")
         from explorer.core.run.store import load_run
@@ -177,6 +194,7 @@ def main():
           f"{med['tool-system']['rate'] / med['notebook']['rate']:.2f}x system  (target >= 3.5x)")
     print(f"tuned / system                 : {med['tool']['rate'] / med['tool-system']['rate']:.2f}x end to end, "
           f"{med['forward']['rate'] / med['forward-system']['rate']:.2f}x forward only")
+    print(f"forward, lanes / one pass      : {med['forward']['rate'] / med['forward-1']['rate']:.2f}x")
     # ImageFolder sorts like the tool (class folders, then names): the same row order
     cos = (tool * notebook).sum(1) / (np.linalg.norm(tool, axis=1) * np.linalg.norm(notebook, axis=1))
     print(f"features, tool vs notebook     : cosine min {cos.min():.6f}, mean {cos.mean():.6f}  (target >= 0.9999)")

@@ -12,7 +12,7 @@ from torchvision.transforms import functional as F
 
 from explorer.core.data.preprocess import Preprocess
 from explorer.core.engine.loading import collate, prepare
-from explorer.core.threads import one_openmp_thread_here
+from explorer.core.threads import openmp_threads_here
 
 
 def _images():
@@ -55,12 +55,16 @@ def test_the_decode_threads_openmp_threads_are_its_own():
         pytest.skip("no OpenMP runtime loaded")
     seen = {}
 
+    main = torch.get_num_threads()
+
     def decode_thread():
-        one_openmp_thread_here()
+        openmp_threads_here()
+        torch.ones(1000).add_(1)  # torch's first operation on a thread resets its count, unless asked before
         seen["inside"] = openmp_threads()
+        seen["torch"] = torch.get_num_threads()
 
     t = threading.Thread(target=decode_thread)
     t.start()
     t.join()
-    assert set(seen["inside"]) == {1}
-    assert openmp_threads() == before  # the forward pass's thread keeps its count
+    assert set(seen["inside"]) == {1} and seen["torch"] == 1
+    assert openmp_threads() == before and torch.get_num_threads() == main  # the forward's thread keeps its count

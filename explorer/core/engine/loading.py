@@ -8,7 +8,7 @@ import torch
 
 from ..data.datasets import Dataset
 from ..errors import DecodeError
-from ..threads import one_openmp_thread_here
+from ..threads import openmp_threads_here
 from . import gpu_jpeg
 
 
@@ -110,7 +110,7 @@ class Prefetch:
         self._thread.start()
 
     def _fill(self, loader):
-        one_openmp_thread_here()  # the forward pass keeps the cores' threads; decoding fills the gaps
+        openmp_threads_here()  # the forward pass keeps the cores' threads; decoding fills the gaps
         try:
             for batch in loader:
                 while not self._stop.is_set():
@@ -144,3 +144,89 @@ class Prefetch:
             except Exception:
                 pass
             self._thread.join(timeout=0.05)
+
+
+class Lanes:
+    """Embedding on the CPU with decoding in this process: n threads ("lanes"), each decoding its own
+    chunks of rows and running them through the network on its own OpenMP threads.
+
+    A decode thread beside a forward pass that uses every core (Prefetch) took a core from the forward's
+    OpenMP team at every layer, and the team's threads then waited for it: decoding cost its time on
+    every core at once. A lane that decodes holds up no other lane. Forward passes alone are faster
+    too: two lanes of one thread ran EfficientNet-Lite0 at 145-152 images/s on 2 cores, one pass on two
+    threads at 132-142 (tests/benchmarks/bench_allocator.py).
+
+    `decode(chunk)` and `forward(decoded)` run on the lanes; results come out of the iterator as they
+    are done (not in chunk order). The network must be ready before: decoding while it was being set up
+    made the set-up (Python, fighting the lanes for the GIL) 8 times slower. A failure ends the
+    iteration with it; close() stops the lanes after the chunk each is running.
+    """
+
+    def __init__(self, chunks, decode, forward, *, lanes: int, threads: int = 1):
+        import queue
+        import threading
+
+        self._chunks = iter(chunks)
+        self._take = threading.Lock()
+        self._decode, self._forward, self._threads = decode, forward, max(1, threads)
+        self._stop = threading.Event()
+        self._closed = False
+        self._queue: queue.Queue = queue.Queue(maxsize=2 * max(1, lanes))
+        self._running = max(1, lanes)
+        self._lanes = [threading.Thread(target=self._lane, daemon=True, name=f"embedding lane {k}")
+                       for k in range(self._running)]
+        for lane in self._lanes:
+            lane.start()
+
+    def _next_chunk(self):
+        with self._take:
+            return next(self._chunks, None)
+
+    def _lane(self):
+        openmp_threads_here(self._threads)
+        try:
+            while not self._stop.is_set():
+                chunk = self._next_chunk()
+                if chunk is None:
+                    break
+                self._put(("batch", self._forward(self._decode(chunk))))
+        except BaseException as exc:  # surfaces in the consumer
+            self._stop.set()
+            self._put(("error", exc), always=True)
+        finally:
+            self._put(("end", None), always=True)
+
+    def _put(self, item, always: bool = False) -> None:
+        """Waits while the consumer is busy; gives up once stopped, or (`always`: an error or a lane's end,
+        which the consumer counts on) once closed."""
+        while not (self._closed if always else self._stop.is_set()):
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except Exception:  # queue.Full
+                continue
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while self._running and not self._closed:
+            kind, value = self._queue.get()
+            if kind == "batch":
+                return value
+            if kind == "error":
+                self.close()
+                raise value
+            self._running -= 1
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        self._closed = True
+        for lane in self._lanes:
+            while lane.is_alive():
+                try:
+                    self._queue.get(timeout=0.05)  # unblock a waiting lane
+                except Exception:
+                    pass
+                lane.join(timeout=0.05)

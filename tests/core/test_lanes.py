@@ -1,0 +1,123 @@
+"""Embedding on the CPU in lanes (issue 18): threads that each decode their own chunks of rows and run them
+through the network, instead of one decode thread beside a forward pass on every core."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.core.data.datasets import open_dataset
+from explorer.core.engine.embedding import embed_dataset, lane_plan
+from explorer.core.engine.loading import Lanes
+from explorer.core.model.zoo import load_model
+from explorer.core.progress import run_to_end
+
+
+def _lane_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("embedding lane")]
+
+
+def test_lane_plan_shares_out_the_cores_and_the_batch():
+    assert lane_plan(64, cores=2) == (2, 1, 32)
+    assert lane_plan(64, cores=1) == (1, 1, 64)
+    assert lane_plan(64, cores=16) == (4, 4, 16)  # at most 4 lanes; the cores shared among them
+    assert lane_plan(3, cores=2) == (1, 2, 3)  # a chunk holds 2 images or more: one lane, as before
+    assert lane_plan(5, cores=2) == (2, 1, 3)
+
+
+def test_every_chunk_comes_out_once_with_each_lanes_own_threads():
+    from threadpoolctl import threadpool_info
+
+    if not any(lib["user_api"] == "openmp" for lib in threadpool_info()):
+        pytest.skip("no OpenMP runtime loaded")
+    names = set()
+
+    def forward(chunk):
+        names.add(threading.current_thread().name)
+        return chunk, torch.get_num_threads()
+
+    out = list(Lanes(range(40), lambda k: k * 10, forward, lanes=2, threads=1))
+    assert sorted(k for k, _ in out) == [k * 10 for k in range(40)]  # each once, in any order
+    assert {n for _, n in out} == {1}
+    assert names <= {"embedding lane 0", "embedding lane 1"}
+    assert not _lane_threads()
+
+
+def test_a_failure_in_a_lane_ends_the_iteration_and_stops_the_lanes():
+    def decode(k):
+        if k == 7:
+            raise ValueError("decoder bug on chunk 7")
+        return k
+
+    with pytest.raises(ValueError, match="chunk 7"):
+        for _ in Lanes(range(1000), decode, lambda k: k, lanes=2):
+            pass
+    assert not _lane_threads()
+
+
+def test_closing_stops_the_lanes_after_their_current_chunk():
+    started = []
+
+    def forward(k):
+        started.append(k)
+        time.sleep(0.02)
+        return k
+
+    lanes = Lanes(range(10_000), lambda k: k, forward, lanes=2)
+    next(lanes)
+    t = time.perf_counter()
+    lanes.close()
+    assert time.perf_counter() - t < 1.0 and not _lane_threads()
+    assert len(started) < 100
+    with pytest.raises(StopIteration):
+        next(lanes)
+
+
+def test_lanes_give_the_features_of_one_stream_to_the_bit(photo_folder, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(photo_folder, folder)
+    (folder / "animals" / "broken.jpg").write_bytes(b"not a jpeg")  # a failure inside a lane's chunk
+    Image.new("RGBA", (40, 30), (200, 10, 10, 120)).save(folder / "animals" / "seethrough.png")
+    model = load_model("resnet18", "random", image_size=64)
+    dataset = open_dataset(folder)
+    used = []
+    real = Lanes.__init__
+
+    def spy(self, *a, **k):
+        used.append(k["lanes"])
+        real(self, *a, **k)
+
+    monkeypatch.setattr(Lanes, "__init__", spy)
+    monkeypatch.setenv("EXPLORER_THREADS", "2")
+    lanes = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "lanes", batch_size=4)).run
+    assert used == [2]
+    monkeypatch.setenv("EXPLORER_THREADS", "1")  # one decode thread beside one forward pass (Prefetch)
+    one = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "one", batch_size=4)).run
+    assert used == [2]
+    assert lanes.counts() == one.counts() and lanes.counts()["failed"] == 1
+    assert [r.path for r in lanes.rows] == [r.path for r in one.rows]
+    for name in ("features", "channel_max", "channel_argmax"):
+        np.testing.assert_array_equal(np.asarray(getattr(lanes, name)), np.asarray(getattr(one, name)))
+    assert np.array_equal(np.asarray(lanes.state), np.asarray(one.state))
+
+
+def test_cancelling_in_lanes_keeps_the_finished_rows_and_resumes(photo_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_THREADS", "2")
+    model = load_model("resnet18", "random", image_size=64)
+    dataset = open_dataset(photo_folder)
+    work = embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "run", batch_size=4)
+    for step in work:
+        if step.done >= 2:
+            work.close()
+            break
+    assert not _lane_threads()
+    resumed = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "run", batch_size=4))
+    assert resumed.run.complete and 0 < resumed.computed < len(dataset)
+    straight = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "straight", batch_size=4)).run
+    np.testing.assert_array_equal(np.asarray(resumed.run.features), np.asarray(straight.features))
