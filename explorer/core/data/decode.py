@@ -194,7 +194,8 @@ def _to_rgb(im: Image.Image, draft_size: int | None) -> tuple[Image.Image, tuple
             im.draft(im.mode, (draft_size, draft_size))  # decode at 1/2, 1/4 or 1/8 scale
         _check_size(im, w, h)
     im.load()
-    im = ImageOps.exif_transpose(im)
+    if orientation != 1:  # (exif_transpose copies an image it leaves as it is)
+        im = ImageOps.exif_transpose(im)
     return _convert(im), original_size
 
 

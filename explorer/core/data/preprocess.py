@@ -52,8 +52,12 @@ class Preprocess:
 
         img = self.cropped(img)
         x = torch.from_numpy(np.array(img.convert("RGB") if img.mode != "RGB" else img)).float().div_(255.0)
-        mean, std = _mean_std(self.mean, self.std)
-        return x.sub_(mean).div_(std)  # F.normalize's arithmetic, in place: F.normalize cost 0.3 ms an image
+        h, w, _ = x.shape
+        mean, std = _mean_std(self.mean, self.std, w)
+        # F.normalize's arithmetic, in place, a row at a time: broadcast over the last 3 values (a pixel)
+        # it ran 3x slower (0.32 ms an image, 0.12 now), and F.normalize itself cost 0.3 ms
+        x.view(h, w * 3).sub_(mean).div_(std)
+        return x
 
     def cropped(self, img: Image.Image) -> Image.Image:
         """The (crop, crop) image the network sees, before normalisation.
@@ -97,10 +101,12 @@ class Preprocess:
 
 
 @lru_cache(maxsize=8)
-def _mean_std(mean: tuple, std: tuple) -> tuple["torch.Tensor", "torch.Tensor"]:
+def _mean_std(mean: tuple, std: tuple, width: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """mean and std repeated along a row of `width` RGB pixels."""
     import torch
 
-    return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+    return (torch.tensor(mean, dtype=torch.float32).repeat(width),
+            torch.tensor(std, dtype=torch.float32).repeat(width))
 
 
 def from_torchvision(transforms) -> Preprocess:
