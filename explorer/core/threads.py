@@ -113,12 +113,12 @@ def blas_threads(n: int):
 
 def openmp_threads_here(n: int = 1) -> None:
     """Torch's operations called from this thread run on n OpenMP threads (a helper: the decode thread,
-    an embedding lane).
+    an embedding lane), so that its work does not wake a team of threads on the cores others run on.
 
     OpenMP's thread count belongs to the calling thread (threadpoolctl sets it on this one), so the
-    other threads keep theirs. Without it, each small tensor operation of the decode thread woke a
-    second team of threads that spun on the cores the forward pass needs: decoding 1,500 icons took
-    2.4-3.0 CPU seconds instead of 2.05 (bench: tests/benchmarks/bench_allocator.py).
+    other threads keep theirs. torch resets a thread's count to its process-wide one at the thread's
+    first operation, which undid the limit until torch was asked first (below): the two embedding
+    lanes then ran two threads each, four on 2 cores.
     """
     import sys
 
