@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explorer.core.data.datasets import open_dataset
-from explorer.core.engine.embedding import embed_dataset, lane_plan
+from explorer.core.engine.embedding import CHUNK_SECONDS, Pace, embed_dataset, lane_chunks, lane_plan
 from explorer.core.engine.loading import Lanes
 from explorer.core.model.zoo import load_model
 from explorer.core.progress import run_to_end
@@ -25,6 +25,27 @@ def test_lane_plan_shares_out_the_cores_and_the_batch():
     assert lane_plan(64, cores=16) == (4, 4, 16)  # at most 4 lanes; the cores shared among them
     assert lane_plan(3, cores=2) == (1, 2, 3)  # a chunk holds 2 images or more: one lane, as before
     assert lane_plan(5, cores=2) == (2, 1, 3)
+
+
+def test_chunks_cover_every_row_once_and_shrink_at_the_end():
+    for n in (1, 2, 7, 100, 1500):
+        chunks = list(lane_chunks(n, 32, 2))
+        assert [k for c in chunks for k in c] == list(range(n))
+        assert all(len(c) >= 2 for c in chunks[:-1]) and max(len(c) for c in chunks) <= 32
+    sizes = [len(c) for c in lane_chunks(1500, 32, 2)]
+    assert sizes[:40] == [32] * 40 and sizes[-4:] == [2, 2, 2, 2]  # the last ones small: the lanes end together
+
+
+def test_chunks_are_sized_to_a_short_forward_pass():
+    pace = Pace()
+    chunks = lane_chunks(10_000, 32, 2, pace)
+    assert len(next(chunks)) == 8  # nothing measured yet
+    pace.observe(16, 16 * 0.1)  # a slow network: 0.1 s an image
+    assert len(next(chunks)) == int(CHUNK_SECONDS / 0.1)
+    pace.observe(4, 4 * 2.0)  # a very slow one: 2 images still
+    assert len(next(chunks)) == 2
+    pace.observe(16, 16 * 0.001)  # a fast one: up to the batch's share
+    assert len(next(chunks)) == 32
 
 
 def test_every_chunk_comes_out_once_with_each_lanes_own_threads():
@@ -105,6 +126,17 @@ def test_lanes_give_the_features_of_one_stream_to_the_bit(photo_folder, tmp_path
     for name in ("features", "channel_max", "channel_argmax"):
         np.testing.assert_array_equal(np.asarray(getattr(lanes, name)), np.asarray(getattr(one, name)))
     assert np.array_equal(np.asarray(lanes.state), np.asarray(one.state))
+
+
+def test_the_apps_batches_give_the_features_of_whole_batches(photo_folder, tmp_path, monkeypatch):
+    """batch_size=None (the app's): chunks sized to the pace, 2 to 16 images; the same numbers to the bit."""
+    monkeypatch.setenv("EXPLORER_THREADS", "2")
+    model = load_model("resnet18", "random", image_size=64)
+    dataset = open_dataset(photo_folder)
+    app = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "app", batch_size=None)).run
+    whole = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "whole", batch_size=8)).run
+    for name in ("features", "channel_max", "channel_argmax"):
+        np.testing.assert_array_equal(np.asarray(getattr(app, name)), np.asarray(getattr(whole, name)))
 
 
 def test_cancelling_in_lanes_keeps_the_finished_rows_and_resumes(photo_folder, tmp_path, monkeypatch):

@@ -225,9 +225,9 @@ def summarise(out: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def interactive_batch(device: torch.device) -> int:
     """Batch size for an interactive session: a CPU batch takes well under a second to cancel.
 
-    On 2 cores the lanes run 8 images a chunk: 103-111 images/s for EfficientNet-Lite0 in the app, where
-    32 (16 a chunk) gave 130, but a cancel of ResNet-18 then took 1.1 s (a chunk must end first)."""
-    return 128 if device.type == "cuda" else 16
+    On 2 cores the lanes run up to 16 images a chunk (lane_chunks keeps a chunk under CHUNK_SECONDS):
+    EfficientNet-Lite0 embedded at 127 images/s in the app; with 16 (8 a chunk), 103-111."""
+    return 128 if device.type == "cuda" else 32
 
 
 def default_workers(device: torch.device) -> int:
@@ -434,13 +434,30 @@ def lane_plan(batch_size: int, cores: int | None = None) -> tuple[int, int, int]
     return lanes, max(1, cores // lanes), max(1, -(-batch_size // lanes))
 
 
-def lane_chunks(n: int, chunk: int, lanes: int):
-    """Ranges of 0..n: `chunk` rows each, shrinking towards the end (to 2 rows) so that the lanes finish
-    together: with whole chunks to the end, one lane ran its last chunk alone (0.45 s of a core idle
-    for EfficientNet-Lite0's 32 images on one thread)."""
+CHUNK_SECONDS = 0.4  # a lane's forward pass of one chunk, at most: what a cancel waits for
+
+
+class Pace:
+    """Seconds an image took through the network on a lane, in the latest chunk: sizes the next chunks."""
+
+    def __init__(self):
+        self.per_image: float | None = None
+
+    def observe(self, images: int, seconds: float) -> None:
+        self.per_image = seconds / max(1, images)
+
+
+def lane_chunks(n: int, chunk: int, lanes: int, pace: Pace | None = None):
+    """Ranges of 0..n of up to `chunk` rows, and 2 at least:
+    - about CHUNK_SECONDS of the network each once `pace` has seen some (8 rows until then), so that a
+      cancel is quick whatever the model: 16 ResNet-18 images a chunk took 1.1 s to cancel in the app;
+    - shrinking towards the end, so that the lanes finish together: with whole chunks to the end, one lane
+      ran its last chunk alone (0.45 s of a core idle for 32 EfficientNet-Lite0 images on one thread)."""
     start = 0
     while start < n:
         size = min(chunk, max(2, -(-(n - start) // (2 * lanes))))
+        if pace is not None:
+            size = min(size, max(2, int(CHUNK_SECONDS / pace.per_image)) if pace.per_image else 8)
         yield range(start, min(start + size, n))
         start += size
 
@@ -455,11 +472,16 @@ def _lane_batches(rows_in: ImageRows, graph, layers, entries, batch_size: int):
     def decode(part: range):
         return collate([rows_in[k] for k in part])
 
+    pace = Pace()
+
     def forward(decoded) -> Computed:
         idx, x, reasons, digests = decoded
-        return _computed(idx.numpy(), x, reasons, digests, entries, adaptive)
+        start = time.perf_counter()
+        done = _computed(idx.numpy(), x, reasons, digests, entries, adaptive)
+        pace.observe(len(idx), time.perf_counter() - start)
+        return done
 
-    source = Lanes(lane_chunks(len(rows_in), chunk, lanes), decode, forward, lanes=lanes, threads=threads)
+    source = Lanes(lane_chunks(len(rows_in), chunk, lanes, pace), decode, forward, lanes=lanes, threads=threads)
     try:
         yield from source
     finally:
