@@ -34,6 +34,12 @@ def test_chunks_cover_every_row_once_and_shrink_at_the_end():
         assert all(len(c) >= 2 for c in chunks[:-1]) and max(len(c) for c in chunks) <= 32
     sizes = [len(c) for c in lane_chunks(1500, 32, 2)]
     assert sizes[:40] == [32] * 40 and sizes[-4:] == [2, 2, 2, 2]  # the last ones small: the lanes end together
+    pace = Pace()
+    for per_image in (None, 0.003, 0.02, 0.07, 0.3):
+        pace.per_image = per_image
+        for n in (1000, 77):
+            sizes = [len(c) for c in lane_chunks(n, 24, 2, pace)][:-1]  # (the last one takes what is left)
+            assert set(sizes) <= {24, 16, 8, 4, 2}, sizes  # few shapes: each costs oneDNN a set-up
 
 
 def test_chunks_are_sized_to_a_short_forward_pass():
@@ -41,7 +47,7 @@ def test_chunks_are_sized_to_a_short_forward_pass():
     chunks = lane_chunks(10_000, 32, 2, pace)
     assert len(next(chunks)) == 8  # nothing measured yet
     pace.observe(16, 16 * 0.1)  # a slow network: 0.1 s an image
-    assert len(next(chunks)) == int(CHUNK_SECONDS / 0.1)
+    assert len(next(chunks)) == 4 == round(CHUNK_SECONDS / 0.1)
     pace.observe(4, 4 * 2.0)  # a very slow one: 2 images still
     assert len(next(chunks)) == 2
     pace.observe(16, 16 * 0.001)  # a fast one: up to the batch's share
