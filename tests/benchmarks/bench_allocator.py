@@ -74,7 +74,7 @@ def forward(_):
         return ext(x)["bn2"].float().flatten(2).mean(2).numpy()
 
 def run(chunks):  # the engine's lanes, on a batch made beforehand
-    for _ in Lanes(range(chunks), lambda k: k, forward, lanes=lanes, threads=threads):
+    for _ in Lanes(range(chunks), forward, lanes=lanes, threads=threads):
         pass
 
 with torch.inference_mode():

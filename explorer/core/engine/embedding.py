@@ -21,7 +21,7 @@ import torch
 
 from ..data.datasets import Dataset
 from . import gpu_jpeg
-from .loading import ImageRows, Lanes, Prefetch, collate, on_device
+from .loading import ImageRows, Lanes, collate, on_device
 from ..errors import DatasetError, ExplorerError
 from ..model.extract import LOGITS
 from ..model.graph import ModelGraph, model_graph
@@ -389,14 +389,16 @@ def _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_s
     """This machine: DataLoader workers (or a prefetch thread, or lanes) decode, the device runs the network."""
     rows_in = ImageRows(dataset, model.preprocess, pending, gpu_jpegs=gpu_jpegs)
     workers = default_workers(dev) if workers is None else workers
-    if dev.type == "cpu" and workers == 0 and graph.traced and lane_plan(batch_size)[0] > 1:
-        yield from _lane_batches(rows_in, graph, layers, entries, batch_size)  # (hooks are not safe on two threads)
+    plan = lane_plan(batch_size)
+    if dev.type == "cpu" and workers == 0 and graph.traced and plan[0] > 1:
+        yield from _lane_batches(rows_in, graph, layers, entries, plan)  # (hooks are not safe on two threads)
         return
     loader = torch.utils.data.DataLoader(
         rows_in, batch_size=batch_size, shuffle=False, collate_fn=collate,
         num_workers=workers, pin_memory=dev.type == "cuda", persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None)
-    batches = iter(loader) if workers > 0 else Prefetch(loader)  # decoding starts while the network is set up
+    # without workers a prefetch thread decodes the next batch (decoding starts while the network is set up)
+    batches = iter(loader) if workers > 0 else Lanes(loader, lambda batch: batch, lanes=1)
     try:
         extractor = network(graph, layers, entries, dev)  # the run's own arrays (an older run may have no logits)
         on = {"device": dev}
@@ -414,7 +416,7 @@ def _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_s
                 x = on_device(rows_in, idx, x, reasons, on["device"])
             yield _computed(idx, x, reasons, digests, entries, adaptive)
     finally:
-        if isinstance(batches, Prefetch):
+        if isinstance(batches, Lanes):
             batches.close()
         del batches  # stops DataLoader workers at once when cancelled
 
@@ -470,26 +472,23 @@ def lane_chunks(n: int, chunk: int, lanes: int, pace: Pace | None = None):
         start += size
 
 
-def _lane_batches(rows_in: ImageRows, graph, layers, entries, batch_size: int):
+def _lane_batches(rows_in: ImageRows, graph, layers, entries, plan: tuple[int, int, int]):
     """The CPU with decoding in this process: loading.Lanes decode and run their own chunks."""
-    lanes, threads, chunk = lane_plan(batch_size)
+    lanes, threads, chunk = plan
     cpu = torch.device("cpu")
     extractor = network(graph, layers, entries, cpu)
     adaptive = AdaptiveForward(lambda xb, _device: entry_values(extractor, xb, entries), cpu, chunk)
 
-    def decode(part: range):
-        return collate([rows_in[k] for k in part])
-
     pace = Pace()
 
-    def forward(decoded) -> Computed:
-        idx, x, reasons, digests = decoded
+    def decode_and_run(part: range) -> Computed:
+        idx, x, reasons, digests = collate([rows_in[k] for k in part])
         start = time.perf_counter()
         done = _computed(idx.numpy(), x, reasons, digests, entries, adaptive)
         pace.observe(len(idx), time.perf_counter() - start)
         return done
 
-    source = Lanes(lane_chunks(len(rows_in), chunk, lanes, pace), decode, forward, lanes=lanes, threads=threads)
+    source = Lanes(lane_chunks(len(rows_in), chunk, lanes, pace), decode_and_run, lanes=lanes, threads=threads)
     try:
         yield from source
     finally:

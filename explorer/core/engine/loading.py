@@ -92,83 +92,30 @@ def on_device(rows: "ImageRows", idx: np.ndarray, pixels: list, reasons: list, d
     return out
 
 
-class Prefetch:
-    """Decodes the next batch on a thread while the network runs on this one.
-
-    Without worker processes (the default on two cores, where they would fight the forward
-    pass for the CPU) this still overlaps decoding with the forward pass: PIL and torch both
-    release the GIL while they work.
-    """
-
-    def __init__(self, loader, depth: int = 2):
-        import queue
-        import threading
-
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fill, args=(loader,), daemon=True)
-        self._thread.start()
-
-    def _fill(self, loader):
-        openmp_threads_here()  # the forward pass keeps the cores' threads; decoding fills the gaps
-        try:
-            for batch in loader:
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(("batch", batch), timeout=0.1)
-                        break
-                    except Exception:  # queue.Full: the consumer is busy
-                        continue
-                if self._stop.is_set():
-                    return
-            self._queue.put(("end", None))
-        except BaseException as exc:  # surface decode-loop errors in the consumer
-            self._queue.put(("error", exc))
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        kind, value = self._queue.get()
-        if kind == "batch":
-            return value
-        if kind == "error":
-            raise value
-        raise StopIteration
-
-    def close(self) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.05)  # unblock a waiting producer
-            except Exception:
-                pass
-            self._thread.join(timeout=0.05)
-
-
 class Lanes:
-    """Embedding on the CPU with decoding in this process: n threads ("lanes"), each decoding its own
-    chunks of rows and running them through the network on its own OpenMP threads.
+    """n threads ("lanes") that each take the next item and run `work(item)` on their own OpenMP threads;
+    the results come out of the iterator as they are done (not in order).
 
-    A decode thread beside a forward pass that uses every core (Prefetch) took a core from the forward's
-    OpenMP team at every layer, and the team's threads then waited for it: decoding cost its time on
-    every core at once. A lane that decodes holds up no other lane. Forward passes alone are faster
-    too: two lanes of one thread ran EfficientNet-Lite0 at 145-152 images/s on 2 cores, one pass on two
-    threads at 132-142 (tests/benchmarks/bench_allocator.py).
+    The CPU engine's lanes each decode a chunk of rows and run it through the network. A decode thread
+    beside a forward pass on every core took a core from the forward's OpenMP team at every layer, and
+    the team's threads then waited for it; a lane that decodes holds up no other lane. Forward passes
+    alone are faster too: two lanes of one thread ran EfficientNet-Lite0 at 145-152 images/s on 2 cores,
+    one pass on two threads at 132-142 (tests/benchmarks/bench_allocator.py). One lane of one thread
+    over a DataLoader is the prefetch thread that decodes the next batch while the network runs on the
+    caller's thread (PIL and torch release the GIL while they work).
 
-    `decode(chunk)` and `forward(decoded)` run on the lanes; results come out of the iterator as they
-    are done (not in chunk order). The network must be ready before: decoding while it was being set up
-    made the set-up (Python, fighting the lanes for the GIL) 8 times slower. A failure ends the
-    iteration with it; close() stops the lanes after the chunk each is running.
+    Build the network before: decoding while it was being set up made the set-up (Python, fighting the
+    lanes for the GIL) 8 times slower. A failure ends the iteration with it; close() stops the lanes
+    after the item each is running.
     """
 
-    def __init__(self, chunks, decode, forward, *, lanes: int, threads: int = 1):
+    def __init__(self, items, work, *, lanes: int, threads: int = 1):
         import queue
         import threading
 
-        self._chunks = iter(chunks)
+        self._items = iter(items)
         self._take = threading.Lock()
-        self._decode, self._forward, self._threads = decode, forward, max(1, threads)
+        self._work, self._threads = work, max(1, threads)
         self._stop = threading.Event()
         self._closed = False
         self._queue: queue.Queue = queue.Queue(maxsize=2 * max(1, lanes))
@@ -178,18 +125,18 @@ class Lanes:
         for lane in self._lanes:
             lane.start()
 
-    def _next_chunk(self):
+    def _next_item(self):
         with self._take:
-            return next(self._chunks, None)
+            return next(self._items, None)
 
     def _lane(self):
         openmp_threads_here(self._threads)
         try:
             while not self._stop.is_set():
-                chunk = self._next_chunk()
-                if chunk is None:
+                item = self._next_item()
+                if item is None:
                     break
-                self._put(("batch", self._forward(self._decode(chunk))))
+                self._put(("batch", self._work(item)))
         except BaseException as exc:  # surfaces in the consumer
             self._stop.set()
             self._put(("error", exc), always=True)
