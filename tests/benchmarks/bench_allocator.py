@@ -57,8 +57,8 @@ import json, resource, sys, time
 from explorer.allocator import tune
 state = tune()
 import torch
-from explorer.core.engine.embedding import lane_plan, network
-from explorer.core.engine.loading import Lanes
+from explorer.core.engine.embedding import network
+from explorer.core.engine.lanes import Lanes, lane_plan
 from explorer.core.model.graph import model_graph
 from explorer.core.model.zoo import load_model
 from explorer.core.threads import free_cores

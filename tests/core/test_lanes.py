@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from explorer.core.data.datasets import open_dataset
-from explorer.core.engine.embedding import CHUNK_SECONDS, Pace, embed_dataset, lane_chunks, lane_plan
-from explorer.core.engine.loading import Lanes
+from explorer.core.engine.embedding import embed_dataset
+from explorer.core.engine.lanes import CHUNK_SECONDS, Lanes, Pace, lane_chunks, lane_plan
 from explorer.core.model.zoo import load_model
 from explorer.core.progress import run_to_end
 

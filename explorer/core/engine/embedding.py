@@ -21,7 +21,8 @@ import torch
 
 from ..data.datasets import Dataset
 from . import gpu_jpeg
-from .loading import ImageRows, Lanes, collate, on_device
+from .lanes import Lanes, Pace, lane_chunks, lane_plan
+from .loading import ImageRows, collate, on_device
 from ..errors import DatasetError, ExplorerError
 from ..model.extract import LOGITS
 from ..model.graph import ModelGraph, model_graph
@@ -419,57 +420,6 @@ def _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_s
         if isinstance(batches, Lanes):
             batches.close()
         del batches  # stops DataLoader workers at once when cancelled
-
-
-MAX_LANES = 4  # more lanes would each run too few images at a time (the batch is shared out among them)
-
-
-def lane_plan(batch_size: int, cores: int | None = None) -> tuple[int, int, int]:
-    """(lanes, OpenMP threads per lane, images per chunk) for the CPU's lanes: the free cores (as
-    embed_dataset set them for torch) shared out, and the batch too, so memory stays near one batch's.
-
-    A chunk holds at least 2 images: oneDNN runs a batch of one another way, and its features differ in
-    the last bits from the same image's in a larger batch (a resumed run must equal an uninterrupted one).
-    """
-    cores = max(1, torch.get_num_threads() if cores is None else cores)
-    lanes = max(1, min(cores, MAX_LANES, batch_size // 2))
-    return lanes, max(1, cores // lanes), max(1, -(-batch_size // lanes))
-
-
-CHUNK_SECONDS = 0.4  # a lane's forward pass of one chunk, at most: what a cancel waits for
-
-
-class Pace:
-    """Seconds an image took through the network on a lane, in the latest chunk: sizes the next chunks."""
-
-    def __init__(self):
-        self.per_image: float | None = None
-
-    def observe(self, images: int, seconds: float) -> None:
-        self.per_image = seconds / max(1, images)
-
-
-def lane_chunks(n: int, chunk: int, lanes: int, pace: Pace | None = None):
-    """Ranges of 0..n of up to `chunk` rows, and 2 at least:
-    - about CHUNK_SECONDS of the network each once `pace` has seen some (8 rows until then), so that a
-      cancel is quick whatever the model: 16 ResNet-18 images a chunk took 1.1 s to cancel in the app;
-    - shrinking towards the end, so that the lanes finish together: with whole chunks to the end, one lane
-      ran its last chunk alone (0.45 s of a core idle for 32 EfficientNet-Lite0 images on one thread).
-    Sizes are powers of two (or `chunk`): each new batch shape costs oneDNN a new set-up and the heap
-    new blocks; sized freely, chunks took the peak memory from 1.5 to 2.1 GB.
-    """
-    import math
-
-    def two(x: float) -> int:  # the nearest power of two, at least 2
-        return max(2, 1 << max(0, round(math.log2(max(x, 1.0)))))
-
-    start = 0
-    while start < n:
-        size = min(chunk, two((n - start) / (2 * lanes)))
-        if pace is not None:
-            size = min(size, two(CHUNK_SECONDS / pace.per_image) if pace.per_image else 8)
-        yield range(start, min(start + size, n))
-        start += size
 
 
 def _lane_batches(rows_in: ImageRows, graph, layers, entries, plan: tuple[int, int, int]):

@@ -1,5 +1,5 @@
 """The input side of local embedding: files read, decoded and preprocessed in DataLoader workers
-(or a prefetch thread), JPEGs optionally left to the GPU (gpu_jpeg)."""
+(or a prefetch thread: lanes.Lanes), JPEGs optionally left to the GPU (gpu_jpeg)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import torch
 
 from ..data.datasets import Dataset
 from ..errors import DecodeError
-from ..threads import openmp_threads_here
 from . import gpu_jpeg
 
 
@@ -90,90 +89,3 @@ def on_device(rows: "ImageRows", idx: np.ndarray, pixels: list, reasons: list, d
     for k, p in enumerate(pixels):  # decoded here (3, H, W), or by a worker on the CPU (H, W, 3): ImageRows
         out[k] = (p if k in here else p.permute(2, 0, 1)).to(device, non_blocking=True)
     return out
-
-
-class Lanes:
-    """n threads ("lanes") that each take the next item and run `work(item)` on their own OpenMP threads;
-    the results come out of the iterator as they are done (not in order).
-
-    The CPU engine's lanes each decode a chunk of rows and run it through the network. A decode thread
-    beside a forward pass on every core took a core from the forward's OpenMP team at every layer, and
-    the team's threads then waited for it; a lane that decodes holds up no other lane. Forward passes
-    alone are faster too: two lanes of one thread ran EfficientNet-Lite0 at 145-152 images/s on 2 cores,
-    one pass on two threads at 132-142 (tests/benchmarks/bench_allocator.py). One lane of one thread
-    over a DataLoader is the prefetch thread that decodes the next batch while the network runs on the
-    caller's thread (PIL and torch release the GIL while they work).
-
-    Build the network before: decoding while it was being set up made the set-up (Python, fighting the
-    lanes for the GIL) 8 times slower. A failure ends the iteration with it; close() stops the lanes
-    after the item each is running.
-    """
-
-    def __init__(self, items, work, *, lanes: int, threads: int = 1):
-        import queue
-        import threading
-
-        self._items = iter(items)
-        self._take = threading.Lock()
-        self._work, self._threads = work, max(1, threads)
-        self._stop = threading.Event()
-        self._closed = False
-        self._queue: queue.Queue = queue.Queue(maxsize=2 * max(1, lanes))
-        self._running = max(1, lanes)
-        self._lanes = [threading.Thread(target=self._lane, daemon=True, name=f"embedding lane {k}")
-                       for k in range(self._running)]
-        for lane in self._lanes:
-            lane.start()
-
-    def _next_item(self):
-        with self._take:
-            return next(self._items, None)
-
-    def _lane(self):
-        openmp_threads_here(self._threads)
-        try:
-            while not self._stop.is_set():
-                item = self._next_item()
-                if item is None:
-                    break
-                self._put(("batch", self._work(item)))
-        except BaseException as exc:  # surfaces in the consumer
-            self._stop.set()
-            self._put(("error", exc), always=True)
-        finally:
-            self._put(("end", None), always=True)
-
-    def _put(self, item, always: bool = False) -> None:
-        """Waits while the consumer is busy; gives up once stopped, or (`always`: an error or a lane's end,
-        which the consumer counts on) once closed."""
-        while not (self._closed if always else self._stop.is_set()):
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except Exception:  # queue.Full
-                continue
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        while self._running and not self._closed:
-            kind, value = self._queue.get()
-            if kind == "batch":
-                return value
-            if kind == "error":
-                self.close()
-                raise value
-            self._running -= 1
-        raise StopIteration
-
-    def close(self) -> None:
-        self._stop.set()
-        self._closed = True
-        for lane in self._lanes:
-            while lane.is_alive():
-                try:
-                    self._queue.get(timeout=0.05)  # unblock a waiting lane
-                except Exception:
-                    pass
-                lane.join(timeout=0.05)
