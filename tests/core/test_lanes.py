@@ -10,7 +10,7 @@ import torch
 
 from explorer.core.data.datasets import open_dataset
 from explorer.core.engine.embedding import embed_dataset
-from explorer.core.engine.lanes import CHUNK_SECONDS, Lanes, Pace, lane_chunks, lane_plan
+from explorer.core.engine.lanes import CHUNK_SECONDS, Lanes, Pace, Stopped, interruptible, lane_chunks, lane_plan
 from explorer.core.model.zoo import load_model
 from explorer.core.progress import run_to_end
 
@@ -102,6 +102,38 @@ def test_closing_stops_the_lanes_after_their_current_chunk():
         next(lanes)
 
 
+def test_a_long_chunk_gives_heartbeats_so_a_generator_over_the_lanes_can_be_closed():
+    lanes = Lanes(range(2), lambda k: time.sleep(0.4) or k, lanes=1, heartbeat=0.05)
+    t = time.perf_counter()
+    assert next(lanes) is None and time.perf_counter() - t < 0.3  # still at work: a beat, not a wait
+    assert sorted(k for k in lanes if k is not None) == [0, 1]
+
+
+class _Slow(torch.nn.Module):
+    def forward(self, x):
+        time.sleep(0.02)
+        return x + 1
+
+
+def test_closing_interrupts_a_forward_pass_within_a_layer():
+    model = torch.nn.Sequential(*[torch.nn.Sequential(_Slow(), _Slow()) for _ in range(25)])  # 1 s a pass
+    stop = threading.Event()
+    handles = interruptible(model, stop)
+    assert len(handles) == 50  # the leaves only
+    passes = []
+    lanes = Lanes(range(100), lambda k: passes.append(model(torch.zeros(1))), lanes=2, stop=stop, heartbeat=0.05)
+    assert next(lanes) is None
+    t = time.perf_counter()
+    lanes.close()
+    assert time.perf_counter() - t < 0.3 and not _lane_threads()  # a layer (20 ms), not a pass (1 s)
+    assert passes == []
+    stop.clear()
+    assert model(torch.zeros(1)).item() == 50  # the hooks only act once stopped
+    stop.set()
+    with pytest.raises(Stopped):
+        model(torch.zeros(1))
+
+
 def test_lanes_give_the_features_of_one_stream_to_the_bit(photo_folder, tmp_path, monkeypatch):
     from PIL import Image
 
@@ -117,16 +149,16 @@ def test_lanes_give_the_features_of_one_stream_to_the_bit(photo_folder, tmp_path
     real = Lanes.__init__
 
     def spy(self, *a, **k):
-        if k["lanes"] > 1:  # (one lane of one thread is the prefetch thread of one stream)
-            used.append(k["lanes"])
+        used.append(k["lanes"])
         real(self, *a, **k)
 
     monkeypatch.setattr(Lanes, "__init__", spy)
     monkeypatch.setenv("EXPLORER_THREADS", "2")
     lanes = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "lanes", batch_size=4)).run
     assert used == [2]
-    monkeypatch.setenv("EXPLORER_THREADS", "1")  # one decode thread beside one forward pass (Prefetch)
-    one = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "one", batch_size=4)).run
+    monkeypatch.setenv("EXPLORER_THREADS", "1")  # one stream: a DataLoader worker decodes, this thread runs it
+    one = run_to_end(embed_dataset(dataset, model, "layer3.1.add", out=tmp_path / "one", batch_size=4,
+                                   workers=1)).run
     assert used == [2]
     assert lanes.counts() == one.counts() and lanes.counts()["failed"] == 1
     assert [r.path for r in lanes.rows] == [r.path for r in one.rows]

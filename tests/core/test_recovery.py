@@ -101,8 +101,9 @@ def test_out_of_memory_halves_the_batch_then_falls_back_to_the_cpu(photo_folder,
                         lambda self, *a, **k: flaky.setdefault("m", Flaky(real(self, *a, **k))))
     model = load_model("resnet18", "random", image_size=64)
     labels = []
-    monkeypatch.setenv("EXPLORER_THREADS", "1")  # one stream of whole batches (no CPU lanes sharing it out)
-    work = embed_dataset(open_dataset(photo_folder), model, "layer3.1.add", out=tmp_path / "oom", batch_size=8)
+    # whole batches: a DataLoader worker decodes (the CPU's lanes would share each batch out in chunks)
+    work = embed_dataset(open_dataset(photo_folder), model, "layer3.1.add", out=tmp_path / "oom", batch_size=8,
+                         workers=1)
     while True:
         try:
             labels.append(next(work).label)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import platform
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 
 from ..data.datasets import Dataset
 from . import gpu_jpeg
-from .lanes import Lanes, Pace, lane_chunks, lane_plan
+from .lanes import HEARTBEAT_SECONDS, Lanes, Pace, interruptible, lane_chunks, lane_plan
 from .loading import ImageRows, collate, on_device
 from ..errors import DatasetError, ExplorerError
 from ..model.extract import LOGITS
@@ -337,7 +338,8 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
 
     done = total - len(pending)
     where = f"Ray ({engine_options.get('address') or 'local'})" if engine == "ray" else str(dev)
-    yield Step(done, total, f"loading {model.name} on {where}")
+    step = Step(done, total, f"loading {model.name} on {where}")
+    yield step
     entries = [(e["name"], e["layer"]) for e in run.manifest["arrays"]]
     if engine == "ray":
         from .ray_engine import ray_batches
@@ -350,6 +352,9 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
     t0 = time.perf_counter()
     try:
         for batch in source:
+            if batch is None:  # the lanes are still at work: the same step again, where a cancel can land
+                yield step
+                continue
             run.write_content(batch.idx, batch.digests)  # before any of these rows counts as done
             run.mark_failed_many(batch.failures)
             if len(batch.rows):
@@ -361,7 +366,8 @@ def _embed_locked(dataset, model, graph, layers, with_logits, path, key, manifes
             computed += len(batch.idx)
             done += len(batch.idx)
             rate = computed / max(time.perf_counter() - t0, 1e-9)
-            yield Step(done, total, f"{rate:,.0f} images/s" + (f" · {batch.message}" if batch.message else ""))
+            step = Step(done, total, f"{rate:,.0f} images/s" + (f" · {batch.message}" if batch.message else ""))
+            yield step
     finally:
         source.close()  # stops DataLoader workers (or Ray's pipeline) at once when cancelled
         finished = not (np.asarray(run.state) == 0).any()
@@ -390,15 +396,16 @@ def _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_s
     """This machine: DataLoader workers (or a prefetch thread, or lanes) decode, the device runs the network."""
     rows_in = ImageRows(dataset, model.preprocess, pending, gpu_jpegs=gpu_jpegs)
     workers = default_workers(dev) if workers is None else workers
-    plan = lane_plan(batch_size)
-    if dev.type == "cpu" and workers == 0 and graph.traced and plan[0] > 1:
-        yield from _lane_batches(rows_in, graph, layers, entries, plan)  # (hooks are not safe on two threads)
+    if dev.type == "cpu" and workers == 0:
+        # one lane for a model fx cannot trace: its hook extractor is not safe on two threads
+        plan = lane_plan(batch_size) if graph.traced else (1, torch.get_num_threads(), batch_size)
+        yield from _lane_batches(rows_in, graph, layers, entries, plan)
         return
     loader = torch.utils.data.DataLoader(
         rows_in, batch_size=batch_size, shuffle=False, collate_fn=collate,
         num_workers=workers, pin_memory=dev.type == "cuda", persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None)
-    # without workers a prefetch thread decodes the next batch (decoding starts while the network is set up)
+    # a GPU without workers: a prefetch thread decodes the next batch (it starts while the network is set up)
     batches = iter(loader) if workers > 0 else Lanes(loader, lambda batch: batch, lanes=1)
     try:
         extractor = network(graph, layers, entries, dev)  # the run's own arrays (an older run may have no logits)
@@ -423,10 +430,13 @@ def _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_s
 
 
 def _lane_batches(rows_in: ImageRows, graph, layers, entries, plan: tuple[int, int, int]):
-    """The CPU with decoding in this process: loading.Lanes decode and run their own chunks."""
+    """The CPU with decoding in this process: lanes.Lanes decode and run their own chunks. None while
+    every lane is still at work (a heartbeat: a cancel need not wait for a chunk to end)."""
     lanes, threads, chunk = plan
     cpu = torch.device("cpu")
     extractor = network(graph, layers, entries, cpu)
+    stop = threading.Event()
+    interruptible(extractor, stop)  # close() stops a lane within a layer
     adaptive = AdaptiveForward(lambda xb, _device: entry_values(extractor, xb, entries), cpu, chunk)
 
     pace = Pace()
@@ -438,7 +448,8 @@ def _lane_batches(rows_in: ImageRows, graph, layers, entries, plan: tuple[int, i
         pace.observe(len(idx), time.perf_counter() - start)
         return done
 
-    source = Lanes(lane_chunks(len(rows_in), chunk, lanes, pace), decode_and_run, lanes=lanes, threads=threads)
+    source = Lanes(lane_chunks(len(rows_in), chunk, lanes, pace), decode_and_run, lanes=lanes, threads=threads,
+                   stop=stop, heartbeat=HEARTBEAT_SECONDS)
     try:
         yield from source
     finally:
