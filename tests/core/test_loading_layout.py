@@ -68,3 +68,24 @@ def test_the_decode_threads_openmp_threads_are_its_own():
     t.join()
     assert set(seen["inside"]) == {1} and seen["torch"] == 1
     assert openmp_threads() == before and torch.get_num_threads() == main  # the forward's thread keeps its count
+
+
+def test_a_lanes_chunk_decoded_into_its_reused_buffer_is_the_stacked_batch(photo_folder, tmp_path):
+    import shutil
+
+    from explorer.core.data.datasets import open_dataset
+    from explorer.core.engine.loading import ImageRows
+
+    folder = tmp_path / "photos"
+    shutil.copytree(photo_folder, folder)
+    (folder / "animals" / "broken.jpg").write_bytes(b"not a jpeg")
+    dataset = open_dataset(folder)
+    rows = ImageRows(dataset, Preprocess(72, 64), np.arange(len(dataset))[::-1].copy())
+    buffer = torch.full((8, 64, 64, 3), float("nan"))  # what an earlier chunk left: every row is written
+    for part in (range(0, 5), range(5, len(rows))):
+        idx, x, reasons, digests = rows.chunk(part, buffer)
+        e_idx, e_x, e_reasons, e_digests = collate([rows[k] for k in part])
+        assert torch.equal(idx, e_idx) and reasons == e_reasons and torch.equal(digests, e_digests)
+        assert torch.equal(x, e_x) and x.is_contiguous(memory_format=torch.channels_last)
+        assert x.data_ptr() == buffer.data_ptr()  # no copy
+    assert any(r.startswith("unreadable") for r in reasons + rows.chunk(range(0, 5), buffer)[2])

@@ -44,14 +44,17 @@ class Preprocess:
         (a view of `hwc`: torchvision's pil_to_tensor is a view of the same layout)."""
         return self.hwc(img).permute(2, 0, 1)
 
-    def hwc(self, img: Image.Image) -> torch.Tensor:
+    def hwc(self, img: Image.Image, out: "torch.Tensor | None" = None) -> torch.Tensor:
         """The same values as (crop, crop, 3): a batch of these stacks straight into channels_last,
-        the layout the network runs in (embedding), instead of being transposed after stacking."""
+        the layout the network runs in (embedding), instead of being transposed after stacking.
+        `out`: a (crop, crop, 3) float32 tensor to fill (a row of a chunk's buffer) rather than a new one."""
         import numpy as np
         import torch
 
         img = self.cropped(img)
-        x = torch.from_numpy(np.array(img.convert("RGB") if img.mode != "RGB" else img)).float().div_(255.0)
+        pixels = torch.from_numpy(np.array(img.convert("RGB") if img.mode != "RGB" else img))
+        x = pixels.float() if out is None else out.copy_(pixels)
+        x.div_(255.0)
         h, w, _ = x.shape
         mean, std = _mean_std(self.mean, self.std, w)
         # F.normalize's arithmetic, in place, a row at a time: broadcast over the last 3 values (a pixel)

@@ -225,10 +225,9 @@ def summarise(out: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def interactive_batch(device: torch.device) -> int:
-    """Batch size for an interactive session: a CPU batch takes well under a second to cancel.
-
-    On 2 cores the lanes run up to 16 images a chunk (lane_chunks keeps a chunk under CHUNK_SECONDS):
-    EfficientNet-Lite0 embedded at 127 images/s in the app; with 16 (8 a chunk), 103-111."""
+    """Batch size for an interactive session. On the CPU a cancel does not wait for it (the lanes stop
+    within a layer); on 2 cores the lanes run up to 16 images a chunk (lane_chunks keeps a chunk under
+    CHUNK_SECONDS): EfficientNet-Lite0 embedded at 127 images/s in the app; with 16 (8 a chunk), 103-111."""
     return 128 if device.type == "cuda" else 32
 
 
@@ -440,9 +439,13 @@ def _lane_batches(rows_in: ImageRows, graph, layers, entries, plan: tuple[int, i
     adaptive = AdaptiveForward(lambda xb, _device: entry_values(extractor, xb, entries), cpu, chunk)
 
     pace = Pace()
+    own = threading.local()  # each lane's buffer, reused chunk after chunk
+    crop = rows_in.preprocess.crop
 
     def decode_and_run(part: range) -> Computed:
-        idx, x, reasons, digests = collate([rows_in[k] for k in part])
+        if getattr(own, "buffer", None) is None or len(own.buffer) < len(part):
+            own.buffer = torch.empty(max(chunk, len(part)), crop, crop, 3)
+        idx, x, reasons, digests = rows_in.chunk(part, own.buffer)
         start = time.perf_counter()
         done = _computed(idx.numpy(), x, reasons, digests, entries, adaptive)
         pace.observe(len(idx), time.perf_counter() - start)

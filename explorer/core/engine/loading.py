@@ -36,24 +36,39 @@ class ImageRows(torch.utils.data.Dataset):
             return i, jpeg, "", digest
         return (i, *self.prepared(i, hwc=True), digest)
 
-    def prepared(self, i: int, hwc: bool = False) -> tuple[torch.Tensor, str]:
-        """Row i decoded on the CPU and preprocessed (3, crop, crop), or (crop, crop, 3) with `hwc`; or zeros
-        and why it failed."""
+    def prepared(self, i: int, hwc: bool = False, out: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
+        """Row i decoded on the CPU and preprocessed (3, crop, crop), or (crop, crop, 3) with `hwc` (into
+        `out`, where given); or zeros and why it failed."""
         return prepare(lambda draft_size: self.dataset.load(i, draft_size=draft_size), self.dataset.full_path(i),
-                       self.preprocess, hwc=hwc)
+                       self.preprocess, hwc=hwc, out=out)
+
+    def chunk(self, ks: range, buffer: torch.Tensor):
+        """Rows ks (positions in this set) decoded into the first len(ks) rows of `buffer` ((n, crop, crop, 3),
+        float32), as collate gives them: (idx, pixels (len(ks), 3, crop, crop) channels_last, reasons,
+        digests). A lane reuses its buffer chunk after chunk: no new pixel memory, and no stacking copy
+        (0.1-0.2 ms an image)."""
+        out = buffer[:len(ks)]
+        rows = [self.indices[k] for k in ks]
+        reasons = [self.prepared(int(i), hwc=True, out=out[j])[1] for j, i in enumerate(rows)]
+        digests = torch.frombuffer(bytearray(b"".join(self.dataset.content_digest(int(i)) for i in rows)),
+                                   dtype=torch.uint8).view(len(rows), -1)
+        return torch.tensor(rows, dtype=torch.int64), out.permute(0, 3, 1, 2), reasons, digests
 
 
-def prepare(load, path: str, preprocess, hwc: bool = False) -> tuple[torch.Tensor, str]:
-    """load(draft_size) -> (image, size), preprocessed ((3, crop, crop), or (crop, crop, 3) with `hwc`);
-    or zeros and the failure as a run keeps it ("kind\treason"). The one place the engines (local, GPU
-    fallback, Ray) word a failure."""
+def prepare(load, path: str, preprocess, hwc: bool = False, out: torch.Tensor | None = None
+            ) -> tuple[torch.Tensor, str]:
+    """load(draft_size) -> (image, size), preprocessed ((3, crop, crop), or (crop, crop, 3) with `hwc`, into
+    `out` where given); or zeros and the failure as a run keeps it ("kind\treason"). The one place the
+    engines (local, GPU fallback, Ray) word a failure."""
     try:
         image = load(preprocess.resize)[0]
-        return (preprocess.hwc(image) if hwc else preprocess(image)), ""
+        return (preprocess.hwc(image, out) if hwc else preprocess(image)), ""
     except DecodeError as exc:
         reason = f"{exc.kind}\t{exc.reason}"
     except Exception as exc:  # a decoder bug must not end the run
         reason = f"error\t{path}: {type(exc).__name__}: {exc}"
+    if out is not None:
+        return out.zero_(), reason
     shape = (preprocess.crop, preprocess.crop, 3) if hwc else (3, preprocess.crop, preprocess.crop)
     return torch.zeros(shape), reason
 
