@@ -459,6 +459,8 @@ class MainWindow(QMainWindow):
         graph = prepared.graph
         self._layers_of[key] = graph.layers
         s = self.session
+        if self._embedding is not None and self._embedding[:3] == key and self._embedding[3] is None:
+            self._embedding = (*key, graph.default)  # the layer being computed: Resume names it and keeps it
         if (s.dataset, s.model, s.weights) == key:
             s.update(layers=graph.layers, layer=s.layer or graph.default)
             self._set_stale(s.run is not None)  # the note now names the layer

@@ -111,6 +111,36 @@ def test_lasso_polygon_selects_points_inside():
     assert (inside == expected).mean() > 0.999
 
 
+def test_resume_keeps_naming_the_default_layer_it_was_computing(qtbot, window, crops_folder):
+    """The first run of a model, no layer chosen: after Cancel and Resume the Layer box names the layer
+    being computed while the model loads again (it was blank until then)."""
+    session = window.session
+    session.update(dataset=str(crops_folder), model="resnet18", weights="random", layer=None, projection="pca")
+    lane = window.jobs.pipeline
+    done = []
+    lane.progressed.connect(lambda name, d, t, label: done.append(d) if name == "Embedding" and "images/s" in label
+                            else None)
+    window.start_pipeline()
+    qtbot.waitUntil(lambda: bool(done) and done[-1] >= 16, timeout=60_000)
+    default = session.layer
+    assert default and window.controls.layer_combo.currentData() == default
+    with qtbot.waitSignal(lane.cancelled, timeout=5000):
+        window.job_bar.cancel_button.click()
+    assert default in window.job_bar.resume_button.toolTip()
+    kept = done[-1]
+    first = []  # where the resumed embedding starts
+    lane.progressed.connect(lambda name, d, t, label: first.append(d) if t == 120 and "images/s" in label
+                            and not first else None)
+    with qtbot.waitSignal(window.pipeline_finished, timeout=120_000):
+        window.job_bar.resume_button.click()
+        assert session.layer == default  # at once, not once the model is loaded again
+        assert window.controls.layer_combo.currentData() == default
+        assert window.controls.layer_info.text().startswith(default)
+    assert not window.last_error, window.last_error
+    assert session.run.layer == default and session.run.counts()["embedded"] == 120
+    assert first and first[0] > kept  # the same run, resumed from its rows on disk
+
+
 @pytest.mark.parametrize("threads", ["1", "2"])  # one lane on one core (CI under load), two lanes
 def test_cancel_is_quick_and_the_next_run_resumes(qtbot, window, crops_folder, monkeypatch, threads):
     monkeypatch.setenv("EXPLORER_THREADS", threads)
