@@ -1,5 +1,5 @@
-"""The input side of local embedding: files read, decoded and preprocessed in DataLoader workers
-(or a prefetch thread: lanes.Lanes), JPEGs optionally left to the GPU (gpu_jpeg)."""
+"""The input side of local embedding: files read, decoded and preprocessed in DataLoader workers, or in
+the CPU's lanes (lanes.Lanes, each into its own buffer), JPEGs optionally left to the GPU (gpu_jpeg)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from . import gpu_jpeg
 
 
 class ImageRows(torch.utils.data.Dataset):
-    """Decodes and preprocesses rows (in DataLoader workers); failures travel as reasons."""
+    """Decodes and preprocesses rows (in DataLoader workers, or a lane's chunks); failures travel as reasons."""
 
     def __init__(self, dataset: Dataset, preprocess, indices: np.ndarray, gpu_jpegs: bool = False):
         self.dataset = dataset
