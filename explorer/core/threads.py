@@ -116,16 +116,15 @@ def openmp_threads_here(n: int = 1) -> None:
     an embedding lane), so that its work does not wake a team of threads on the cores others run on.
 
     OpenMP's thread count belongs to the calling thread (threadpoolctl sets it on this one), so the
-    other threads keep theirs. torch resets a thread's count to its process-wide one at the thread's
-    first operation, which undid the limit until torch was asked first (below): the two embedding
-    lanes then ran two threads each, four on 2 cores.
+    other threads keep theirs.
     """
     import sys
 
     torch = sys.modules.get("torch")
     if torch is not None:
         # torch sets a thread's OpenMP count to its process-wide one when the thread first asks for it:
-        # ask first, or that would undo the limit below at the thread's first tensor operation
+        # ask first, or that would undo the limit below at the thread's first tensor operation (the two
+        # embedding lanes ran two threads each, four on 2 cores, until this)
         torch.get_num_threads()
     try:
         from threadpoolctl import ThreadpoolController

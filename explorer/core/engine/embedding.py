@@ -22,7 +22,7 @@ import torch
 
 from ..data.datasets import Dataset
 from . import gpu_jpeg
-from .lanes import HEARTBEAT_SECONDS, Lanes, Pace, interruptible, lane_chunks, lane_plan
+from .lanes import HEARTBEAT_SECONDS, MAX_LANES, Lanes, Pace, interruptible, lane_chunks, lane_plan
 from .loading import ImageRows, collate, on_device
 from ..errors import DatasetError, ExplorerError
 from ..model.extract import LOGITS
@@ -397,7 +397,7 @@ def _local_batches(dataset, model, graph, layers, entries, pending, dev, batch_s
     workers = default_workers(dev) if workers is None else workers
     if dev.type == "cpu" and workers == 0:
         # one lane for a model fx cannot trace: its hook extractor is not safe on two threads
-        plan = lane_plan(batch_size) if graph.traced else (1, torch.get_num_threads(), batch_size)
+        plan = lane_plan(batch_size, max_lanes=MAX_LANES if graph.traced else 1)
         yield from _lane_batches(rows_in, graph, layers, entries, plan)
         return
     loader = torch.utils.data.DataLoader(
@@ -443,8 +443,8 @@ def _lane_batches(rows_in: ImageRows, graph, layers, entries, plan: tuple[int, i
     crop = rows_in.preprocess.crop
 
     def decode_and_run(part: range) -> Computed:
-        if getattr(own, "buffer", None) is None or len(own.buffer) < len(part):
-            own.buffer = torch.empty(max(chunk, len(part)), crop, crop, 3)
+        if getattr(own, "buffer", None) is None:  # (lane_chunks never exceed `chunk`)
+            own.buffer = torch.empty(chunk, crop, crop, 3)
         idx, x, reasons, digests = rows_in.chunk(part, own.buffer)
         start = time.perf_counter()
         done = _computed(idx.numpy(), x, reasons, digests, entries, adaptive)

@@ -15,15 +15,16 @@ from ..threads import openmp_threads_here
 MAX_LANES = 4  # more lanes would each run too few images at a time (the batch is shared out among them)
 
 
-def lane_plan(batch_size: int, cores: int | None = None) -> tuple[int, int, int]:
+def lane_plan(batch_size: int, cores: int | None = None, max_lanes: int = MAX_LANES) -> tuple[int, int, int]:
     """(lanes, OpenMP threads per lane, images per chunk) for the CPU's lanes: the free cores (as
     embed_dataset set them for torch) shared out, and the batch too, so memory stays near one batch's.
+    `max_lanes` 1: one lane on every core (a network that is not safe on two threads).
 
     A chunk holds at least 2 images: oneDNN runs a batch of one another way, and its features differ in
     the last bits from the same image's in a larger batch (a resumed run must equal an uninterrupted one).
     """
     cores = max(1, torch.get_num_threads() if cores is None else cores)
-    lanes = max(1, min(cores, MAX_LANES, batch_size // 2))
+    lanes = max(1, min(cores, max_lanes, batch_size // 2))
     return lanes, max(1, cores // lanes), max(1, -(-batch_size // lanes))
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 from ..errors import RunFolderError
 from .arrays import FP16_MAX, REGISTRY
 from . import checksums
-from .files import csv_writer, reserve, write_atomic
+from .files import csv_writer, reserve, sync, write_atomic
 from .migrate import upgrade
 
 PENDING, DONE, FAILED = 0, 1, 2
@@ -323,7 +322,7 @@ class Run:
         for i in indices:
             self.failures.pop(int(i), None)
         self.state[indices] = PENDING
-        self.state.flush()
+        sync(self.state)
         self.manifest["complete"] = False
 
     def save(self, *, complete: bool | None = None) -> None:
@@ -362,30 +361,6 @@ class Run:
 def _beyond_float16(values) -> bool:
     a = np.asarray(values)
     return a.dtype.kind == "f" and a.size > 0 and bool((np.abs(a[np.isfinite(a)]) > FP16_MAX).any())
-
-def sync(array: np.memmap) -> None:
-    """Put the changed pages of a writable memory-mapped array on disk before going on.
-
-    numpy's flush (msync) holds the GIL while the disk works, and every batch syncs its rows: each CPU
-    lane, which needs the GIL between the network's layers, waited for the disk (0.23 s of a 12 s run
-    here, on a fast disk; a slow or network disk holds them longer).
-    On Linux msync(MS_SYNC) is fdatasync of the file's range, so fdatasync of the file, which lets the
-    GIL go, does the same; elsewhere msync (Windows needs FlushViewOfFile for a mapped view's pages).
-    """
-    filename = getattr(array, "filename", None)
-    if sys.platform.startswith("linux") and filename:
-        try:
-            fd = os.open(filename, os.O_RDONLY)
-        except OSError:  # the folder was moved or renamed since: msync still reaches the mapping
-            pass
-        else:
-            try:
-                os.fdatasync(fd)
-                return
-            finally:
-                os.close(fd)
-    array.flush()
-
 
 def _open_array(path: Path, mode: str) -> np.memmap:
     # numpy's "r+" silently zero-extends a file that is too short, so a truncated array would
