@@ -222,6 +222,19 @@ def test_errors_show_in_the_window(qtbot, window, photo_folder, tmp_path):
     assert window.banner.isVisible() and "Weights file not found" in window.banner.text()
 
 
+def test_a_model_name_that_cannot_load_is_named_and_the_box_goes_back(qtbot, window, photo_folder):
+    run_pipeline(qtbot, window, photo_folder, projection="pca")
+    edit = window.controls.model_combo.lineEdit()
+    edit.setFocus()
+    edit.selectAll()
+    with qtbot.waitSignal(window.pipeline_failed, timeout=60_000):
+        QTest.keyClicks(edit, "no_such_model_xyz")
+        QTest.keyClick(edit, Qt.Key.Key_Return)
+    assert "Unknown model 'no_such_model_xyz'" in window.banner.text()
+    assert window.session.model == "resnet18" == window.session.run.model
+    assert window.controls.model_combo.currentText().split()[0] == "resnet18"  # what the map is of
+
+
 def test_skipped_files_are_summarised(qtbot, window, photo_folder, tmp_path):
     import shutil
 

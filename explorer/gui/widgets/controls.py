@@ -266,8 +266,11 @@ class ControlsPanel(QWidget):
             self.model_chosen.emit(self.model_combo.itemData(row) or self.model_combo.itemText(row).split()[0])
 
     def _model_typed(self):
+        """A typed name goes to the app whatever it is (timm:NAME, or a name it cannot load, which it names
+        in its message before the box goes back to the map's model): a box that kept an ignored name
+        showed a model the map was not of. A listed name chosen with Return arrives first (`activated`)."""
         text = self.model_combo.currentText().split()[0] if self.model_combo.currentText().strip() else ""
-        if text and text != self.session.model and text.startswith("timm:"):
+        if text and text != self.session.model:
             self.model_chosen.emit(text)
 
     def _layer_picked(self, name: str):
